@@ -1,0 +1,5 @@
+"""`python -m critiquelab.cli`."""
+
+from critiquelab.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""`critiquelab run` and `critiquelab list`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from critiquelab.errors import UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("list")(list_all)
+
+
+def run(
+    experiment: Annotated[str, typer.Argument(help="Experiment name (see `critiquelab list`).")],
+    preset: Annotated[str, typer.Option(help="smoke, default or full.")] = "default",
+    out: Annotated[Path | None, typer.Option(help="Output directory (resumable).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Number of seeds (default 3).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Cache for base models.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    model: Annotated[str | None, typer.Option(help="Override the preset's model (see "
+                                                   "`critiquelab train --help`).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data directory, for experiments on "
+                                                   "real data (e.g. GSM8K).")] = None,
+) -> None:
+    """Run an experiment; write results.json, report.md, report.html and plots to --out."""
+    from critiquelab.experiments import get_experiment
+    from critiquelab.experiments.runner import make_context, run_experiment
+    from critiquelab.reporting import print_summary
+
+    exp = get_experiment(experiment)
+    out = out or Path("runs") / f"{experiment}-{preset}"
+    overrides = {k: v for k, v in (("model", model), ("data", data and str(data.resolve())))
+                 if v is not None}
+    for key in overrides:
+        if preset in exp.presets and key not in exp.presets[preset]:
+            raise UsageError(f"experiment '{experiment}' has no --{key} option")
+    ctx = make_context(exp, preset, seeds, out, cache, progress=not quiet, overrides=overrides)
+    results = run_experiment(exp, ctx)
+    print_summary(results, exp.metrics)
+    typer.echo(f"report: {(ctx.out_dir / 'report.html').resolve()}")
+
+
+def list_all() -> None:
+    """List the experiments and worlds."""
+    from critiquelab.experiments import experiment_names
+    from critiquelab.worlds import world_names
+
+    typer.echo("experiments: " + ", ".join(experiment_names()))
+    typer.echo("worlds: " + ", ".join(world_names()))
+
+

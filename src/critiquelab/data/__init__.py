@@ -1,0 +1,1 @@
+"""Datasets: prompt formats, splits, and builders of SFT / CFT / pretraining records."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics computed from model generations, and bootstrap statistics."""

@@ -1,0 +1,105 @@
+"""What chain-world experiments share: splits, held-out candidates, the cached pretrained
+base (stage 0), and evaluation of a model on every metric."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from critiquelab.critics.base import ExactCritic
+from critiquelab.data.builders import pretrain_corpus
+from critiquelab.data.formats import COMPACT, PromptFormat
+from critiquelab.data.splits import SplitSpec, make_splits
+from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
+from critiquelab.experiments.spec import RunContext
+from critiquelab.io import atomic_write_json, stable_hash
+from critiquelab.models import load_model, save_model
+from critiquelab.reporting import console
+from critiquelab.training import TrainConfig, train
+from critiquelab.worlds import Problem, World, get_world
+
+EVAL = ("id", "ood")
+
+
+@dataclass
+class ChainState:
+    world: World
+    fmt: PromptFormat
+    splits: dict[str, list[Problem]]
+    candidates: dict[str, list[Candidate]]
+    base_dir: Path
+
+
+def chain_splits(params: dict) -> tuple[World, dict[str, list[Problem]]]:
+    """The world and its seeded splits; evaluation problems are excluded from training ones."""
+    world = get_world("chain", **params["world"])
+    ids, ood = tuple(params["id_difficulties"]), tuple(params["ood_difficulties"])
+    specs = {"validation": SplitSpec(params["n_validation"], ids),
+             "id": SplitSpec(params["n_eval"], ids), "ood": SplitSpec(params["n_eval"], ood),
+             "train": SplitSpec(params["n_train"], ids),
+             "pretrain": SplitSpec(params["n_pretrain"], tuple(params["pretrain_difficulties"]))}
+    return world, make_splits(world, specs, params["data_seed"])
+
+
+def chain_setup(ctx: RunContext) -> ChainState:
+    """World, splits, held-out candidates for critique metrics, and the cached base model."""
+    world, splits = chain_splits(ctx.params)
+    rng = random.Random(f"candidates:{ctx.params['data_seed']}")
+    candidates = {sp: make_candidates(world, splits[sp], rng) for sp in EVAL}
+    base_dir = pretrained_base(world, splits["pretrain"], ctx)
+    return ChainState(world, COMPACT, splits, candidates, base_dir)
+
+
+def make_candidates(world: World, problems: list[Problem], rng: random.Random,
+                    error_rate: float = 0.5) -> list[Candidate]:
+    """One held-out candidate per problem, flawed with probability error_rate."""
+    out = []
+    for p in problems:
+        sol = world.sample_solution(p, rng, error_rate)
+        v = world.verify(p, sol)
+        out.append(Candidate(p, sol, "right" if v.correct else "wrong", v.first_error_step))
+    return out
+
+
+def pretrained_base(world: World, problems: list[Problem], ctx: RunContext) -> Path:
+    """Stage 0: pretrain a tiny model on mixed-quality solutions and some critique text.
+    Cached under the cache dir by the hash of everything that shapes it."""
+    p = ctx.params
+    pre = p["pretrain"]
+    key = stable_hash({"world": p["world"], "model": p["model"], "pretrain": pre,
+                       "data_seed": p["data_seed"], "problems": [q.id for q in problems]})
+    path = ctx.cache_dir / "bases" / f"chain-{key}"
+    if (path / "config.json").exists():
+        return path
+    console.log(f"pretraining base model {p['model']} (cached as {path.name})")
+    model, tok = load_model(p["model"], seed=p["data_seed"])
+    rng = random.Random(f"pretrain:{p['data_seed']}")
+    docs = pretrain_corpus(world, problems, COMPACT, rng, ExactCritic(world),
+                           pre["error_rate"], pre["critique_share"])
+    work = ctx.cache_dir / "bases" / f".work-{key}"
+    result = train(model, tok, docs, TrainConfig(**pre["train"]), work, progress=ctx.progress)
+    save_model(model, tok, path)
+    atomic_write_json(path / "pretrain.json", {"tokens": result.tokens, "steps": result.steps,
+                                               "wall_s": result.wall_s, "documents": len(docs)})
+    shutil.rmtree(work, ignore_errors=True)
+    return path
+
+
+def evaluate(state: ChainState, model, tokenizer, params: dict,
+             critique: bool = True) -> tuple[dict, dict]:
+    """All metrics on the id and ood splits: (metric -> split -> scores, split -> difficulty)."""
+    scores: dict[str, dict[str, list[float]]] = {}
+    groups = {}
+    for sp in EVAL:
+        problems = state.splits[sp]
+        got = solve_scores(state.world, model, tokenizer, state.fmt, problems,
+                           params["max_new_tokens"])
+        if critique:
+            got.scores.update(critique_scores(model, tokenizer, state.fmt, state.candidates[sp],
+                                              params["max_new_tokens"]).scores)
+        for m, vals in got.scores.items():
+            scores.setdefault(m, {})[sp] = vals
+        groups[sp] = [q.difficulty for q in problems]
+    return scores, groups

@@ -1,0 +1,257 @@
+"""self-train: self-improvement with and without a critic in the loop (CLAIMS.md C5).
+
+Both arms start from the cached chain-world base of cft-vs-sft and run the same loop
+(training/self_improve.py): sample N solutions per training problem, keep the verified ones
+that show their work, retrain from the base on a fixed token budget. `vanilla` keeps only the
+model's own correct samples; `critique-in-loop` also critiques every wrong sample with a
+step-level critic and keeps the actor's verified rewrites. Each iteration records what the
+kept data covers (hard_share, coverage, the difficulty histogram) and how the model then
+solves (greedy accuracy, unbiased pass@k, answer entropy, distinct correct structures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
+from critiquelab.data.refine import REFINE_FORMATS
+from critiquelab.evaluation.diversity import hard_band, kept_summary, sample_scores
+from critiquelab.evaluation.stats import bootstrap_ci
+from critiquelab.experiments import register_experiment
+from critiquelab.experiments.cft_vs_sft import CftVsSft
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
+from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.io import atomic_write_json
+from critiquelab.models import load_model
+from critiquelab.models.generate import generate
+from critiquelab.reporting.iterations import iteration_curves, kept_histograms
+from critiquelab.reporting.report import describe_difference
+from critiquelab.training import TrainConfig
+from critiquelab.training.self_improve import Iteration, LoopConfig, self_improve
+from critiquelab.worlds import Problem
+
+KS = (1, 4, 16)
+SAMPLED = tuple(f"pass_at_{k}" for k in KS) + ("answer_entropy",)
+
+SMOKE = {
+    **CftVsSft.presets["smoke"],
+    "self_train": {"n_problems": 32, "iterations": 2, "samples": 4, "temperature": 0.8,
+                   "min_steps": 2, "eval_problems": 8, "eval_samples": 16, "critic_noise": 0.0,
+                   "from_base": True},
+}
+DEFAULT = {
+    **CftVsSft.presets["default"],
+    "self_train": {**SMOKE["self_train"], "n_problems": 240, "iterations": 3, "samples": 8,
+                   "eval_problems": 40},
+}
+
+
+@dataclass
+class SelfTrainState:
+    chain: ChainState
+    problems: list[Problem]  # the self-training pool (the head of the train split)
+    evals: dict[str, list[Problem]]  # sampled-metric problems (the head of each eval split)
+    hard: tuple[int, ...]
+    base_metrics: dict  # iteration 0: the base model, shared by every arm and seed
+
+
+@register_experiment
+class SelfTrain(Experiment):
+    name = "self-train"
+    title = "Self-training with a critic in the loop: tail narrowing and exploration"
+    question = ("When a model trains on its own verified solutions, does its training data "
+                "drift away from hard problems, and does critiquing and refining its wrong "
+                "solutions keep them in?")
+    arms = ("vanilla", "critique-in-loop")
+    presets = {"smoke": SMOKE, "default": DEFAULT}
+    metrics = ("solve_accuracy", *SAMPLED, "coverage")
+    splits = (*EVAL, "train", "train-hard")
+    baseline = "vanilla"
+
+    def setup(self, ctx: RunContext) -> SelfTrainState:
+        chain = chain_setup(ctx)
+        st = ctx.params["self_train"]
+        problems = chain.splits["train"][:st["n_problems"]]
+        evals = {sp: chain.splits[sp][:st["eval_problems"]] for sp in EVAL}
+        state = SelfTrainState(chain, problems, evals,
+                               hard_band(ctx.params["id_difficulties"]), {})
+        path = ctx.work_dir() / "base_metrics.json"
+        if path.is_file():
+            state.base_metrics = _read(path)
+        else:
+            model, tok = load_model(str(chain.base_dir))
+            state.base_metrics = measure(state, ctx.params, model, tok, seed=0)
+            atomic_write_json(path, state.base_metrics)
+        return state
+
+    def run_cell(self, ctx: RunContext, state: SelfTrainState, arm: str,
+                 seed: int) -> CellResult:
+        p, st = ctx.params, ctx.params["self_train"]
+        ft = p["finetune"]
+        cfg = LoopConfig(iterations=st["iterations"], samples=st["samples"],
+                         temperature=st["temperature"], max_new_tokens=p["max_new_tokens"],
+                         min_steps=st["min_steps"], token_budget=ft["token_budget"],
+                         train=TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
+                                           batch_size=ft["batch_size"]),
+                         from_base=st["from_base"])
+        chain = state.chain
+        critic = self.critic(state, st["critic_noise"], seed) if arm == "critique-in-loop" else None
+        iterations = self_improve(
+            chain.world, chain.base_dir, state.problems, chain.fmt, cfg,
+            ctx.work_dir(f"{arm}__seed{seed}"), seed, critic, REFINE_FORMATS[chain.fmt.name],
+            evaluate=lambda model, tok, k: measure(state, p, model, tok, seed * 1000 + k),
+            progress=ctx.progress)
+        return cell_result(state, iterations)
+
+    @staticmethod
+    def critic(state: SelfTrainState, noise: float, seed: int) -> Critic:
+        world = state.chain.world
+        return NoisyCritic(world, noise, seed) if noise > 0 else ExactCritic(world)
+
+    def conclusions(self, results: dict) -> list[str]:
+        out = []
+        first = results["extra"][self.baseline][0]
+        out.append(f"Hard problems are difficulty {', '.join(map(str, first['hard']))} (the top "
+                   f"third of the training difficulties); they are "
+                   f"{100 * first['pool_hard_share']:.1f}% of the self-training pool.")
+        for arm in self.arms:
+            out.append(narrowing_sentence(arm, results["extra"][arm]))
+        out.append(paired_sentence(results, "hard_share"))
+        out.append(paired_sentence(results, "hard_solution_share"))
+        out += [describe_difference(c) for c in results["comparisons"]
+                if c["metric"] in ("coverage", "solve_accuracy", "pass_at_16")]
+        out.append(structures_sentence(results, self.arms))
+        b = results["budget"]
+        out.append("Per cell over all iterations: " + "; ".join(
+            f"{arm} sampled {b[arm]['samples']:,.0f} solutions and {b[arm]['refinements']:,.0f} "
+            f"refinements ({b[arm]['refined_correct']:,.0f} verified), trained "
+            f"{b[arm]['tokens']:,.0f} tokens in {b[arm]['steps']:.0f} steps"
+            for arm in self.arms) + ". Training tokens are matched; refinements are extra "
+            "samples the vanilla arm does not get.")
+        return out
+
+    def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
+        made = [kept_histograms(results, self.arms, out_dir),
+                iteration_curves(results, self.arms, KS, out_dir)]
+        return [m for m in made if m]
+
+
+def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
+    """Greedy solve scores on the full id/ood splits and sampled metrics on their heads."""
+    st = params["self_train"]
+    scores, groups = evaluate(state.chain, model, tok, params, critique=False)
+    for sp in EVAL:
+        problems = state.evals[sp]
+        prompts = [state.chain.fmt.solve_prompt(q.text) for q in problems]
+        outs = generate(model, tok, prompts, params["max_new_tokens"], n=st["eval_samples"],
+                        temperature=st["temperature"], seed=seed)
+        for m, vals in sample_scores(state.chain.world, problems, outs, KS).items():
+            scores.setdefault(m, {})[sp] = vals
+    return {"scores": scores, "groups": groups}
+
+
+def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResult:
+    """Final-iteration scores, per-iteration series as curves, and the kept-data summaries."""
+    last = iterations[-1].metrics
+    scores = {m: last["scores"][m] for m in ("solve_accuracy", *SAMPLED)}
+    kept_last = _kept_counts(iterations[-1])
+    scores["coverage"] = {
+        "train": [float(kept_last.get(q.id, 0) > 0) for q in state.problems],
+        "train-hard": [float(kept_last.get(q.id, 0) > 0) for q in state.problems
+                       if q.difficulty in state.hard]}
+    series = [(0, state.base_metrics, None)] + [(it.iteration, it.metrics, it)
+                                                for it in iterations]
+    curves: dict[str, list[list[float]]] = {}
+    rows = []
+    for k, metrics, it in series:
+        for m in ("solve_accuracy", *SAMPLED, "distinct_structures"):
+            for sp in EVAL:
+                vals = metrics["scores"][m][sp]
+                curves.setdefault(f"{m}/{sp}", []).append([k, sum(vals) / len(vals)])
+        if it is None:
+            continue
+        summary = kept_summary(state.problems, _kept_counts(it), state.hard)
+        for key in ("hard_share", "hard_solution_share", "coverage_all", "coverage_hard"):
+            if summary[key] is not None:
+                curves.setdefault(key, []).append([k, summary[key]])
+        rows.append({"iteration": k, **summary, "harvest": it.harvest, "training": it.training})
+    budget = {key: float(sum(it.training[key] for it in iterations))
+              for key in ("tokens", "loss_tokens", "steps", "examples", "wall_s")}
+    budget.update({key: float(sum(it.harvest[key] for it in iterations))
+                   for key in ("samples", "refinements", "refined_correct")})
+    extra = {"iterations": rows, "hard": list(state.hard),
+             "pool_hard_share": rows[0]["pool_hard_share"],
+             "distinct_structures": last["scores"]["distinct_structures"]}
+    return CellResult(scores, budget, last["groups"], curves, extra)
+
+
+def _kept_counts(it: Iteration) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for k in it.kept:
+        counts[k["problem_id"]] = counts.get(k["problem_id"], 0) + 1
+    return counts
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _seed_ci(values: list[float]) -> dict:
+    """Mean and 95% bootstrap CI over seeds (one value per seed)."""
+    return bootstrap_ci([[v] for v in values])
+
+
+def _fmt_ci(ci: dict, scale: float = 100.0, unit: str = "%") -> str:
+    lo, hi = ci["ci95"]
+    return f"{scale * ci['mean']:.1f}{unit} [{scale * lo:.1f}, {scale * hi:.1f}]"
+
+
+def _series(runs: list[dict], key: str) -> list[list[float | None]]:
+    """Per seed, the value of `key` at each iteration."""
+    return [[row[key] for row in r["iterations"]] for r in runs]
+
+
+def narrowing_sentence(arm: str, runs: list[dict]) -> str:
+    """hard_share at the first and last iteration and their per-seed paired change."""
+    per_seed = [s for s in _series(runs, "hard_share") if s[0] is not None and s[-1] is not None]
+    if not per_seed:
+        return f"{arm} kept no solution at all, so hard_share is undefined."
+    first, last = [s[0] for s in per_seed], [s[-1] for s in per_seed]
+    change = _seed_ci([b - a for a, b in zip(first, last, strict=True)])
+    lo, hi = change["ci95"]
+    verdict = ("it falls: tail narrowing" if hi < 0 else "it rises" if lo > 0
+               else "no change the seeds can resolve")
+    k = len(runs[0]["iterations"])
+    return (f"{arm}: hard problems are {_fmt_ci(_seed_ci(first))} of the problems with a kept "
+            f"solution at iteration 1 and {_fmt_ci(_seed_ci(last))} at iteration {k}; change "
+            f"{100 * change['mean']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] over "
+            f"{len(per_seed)} seeds, {verdict}.")
+
+
+def paired_sentence(results: dict, key: str) -> str:
+    """critique-in-loop minus vanilla on a kept-data share, per iteration, paired by seed."""
+    a, b = (_series(results["extra"][arm], key) for arm in ("critique-in-loop", "vanilla"))
+    parts = []
+    for i in range(len(a[0])):
+        diffs = [x[i] - y[i] for x, y in zip(a, b, strict=True)
+                 if x[i] is not None and y[i] is not None]
+        if diffs:
+            ci = _seed_ci(diffs)
+            parts.append(f"iteration {i + 1} {100 * ci['mean']:+.1f} "
+                         f"[{100 * ci['ci95'][0]:+.1f}, {100 * ci['ci95'][1]:+.1f}]")
+    return (f"critique-in-loop minus vanilla on {key} (points, 95% CI over seeds): "
+            + ("; ".join(parts) or "undefined, nothing was kept") + ".")
+
+
+def structures_sentence(results: dict, arms: tuple[str, ...]) -> str:
+    """Distinct correct solution structures per problem among the final samples."""
+    parts = []
+    for arm in arms:
+        for sp in EVAL:
+            ci = bootstrap_ci([r["distinct_structures"][sp] for r in results["extra"][arm]])
+            parts.append(f"{arm} {sp} {_fmt_ci(ci, 1.0, '')}")
+    n = results["params"]["self_train"]["eval_samples"]
+    return f"Distinct correct solution structures per problem in {n} samples: " + "; ".join(
+        parts) + "."

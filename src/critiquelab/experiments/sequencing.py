@@ -1,0 +1,193 @@
+"""sequencing: the order of training stages (CLAIMS.md C8) on the chain world.
+
+Every arm starts from the cached base of cft-vs-sft and runs a stage pipeline: imitation (sft),
+critique (cft), supervised RL on expert steps (srl) or RL with the verifier's reward (rlvr),
+alone or followed by rlvr. Each kind of stage has one budget in every arm: supervised stages
+train on cft-vs-sft's token budget, RL stages take the same optimizer steps and completions.
+Pipelines with a common prefix share its stages (`srl-then-rlvr` reuses the `srl` arm's model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from critiquelab.data.formats import PromptFormat
+from critiquelab.evaluation.diversity import sample_scores
+from critiquelab.evaluation.stats import paired_difference
+from critiquelab.experiments import register_experiment
+from critiquelab.experiments.cft_vs_sft import CftVsSft
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
+from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.models import load_model
+from critiquelab.models.generate import generate
+from critiquelab.reporting.report import describe_difference
+from critiquelab.training import TrainConfig, train
+from critiquelab.training.pipeline import StageFn, StageRecord, StageResult, run_pipeline
+from critiquelab.training.rl import RLConfig, train_rlvr
+from critiquelab.training.srl import informative_prompts, srl_prompts, train_srl
+from critiquelab.worlds import Problem, World
+
+K = 8  # pass@k
+
+
+def _preset(name: str, rl: dict, srl: dict, passk: dict) -> dict:
+    """cft-vs-sft's preset (same world, splits, cached base and SFT token budget) plus RL."""
+    return {**CftVsSft.presets[name], "rl": rl, "srl": {**rl, **srl}, "passk": passk}
+
+
+SMOKE = _preset(
+    "smoke",
+    rl={"steps": 2, "batch_size": 16, "num_generations": 8, "learning_rate": 2e-4, "beta": 0.0,
+        "temperature": 1.0, "max_completion_length": 48, "format_bonus": 0.0},
+    srl={"max_completion_length": 24},
+    passk={"n": K, "problems": 8, "temperature": 1.0})
+DEFAULT = _preset(
+    "default",
+    rl={"steps": 30, "batch_size": 32, "num_generations": 8, "learning_rate": 1e-4,
+        "beta": 0.0, "temperature": 1.0, "max_completion_length": 200, "format_bonus": 0.0},
+    srl={"max_completion_length": 40},
+    passk={"n": 2 * K, "problems": 60, "temperature": 1.0})
+
+PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
+             "sft-then-rlvr": "sft -> rlvr", "srl-then-rlvr": "srl -> rlvr",
+             "cft-then-rlvr": "cft -> rlvr"}
+
+
+def rl_config(opts: dict, seed: int) -> RLConfig:
+    return RLConfig(learning_rate=opts["learning_rate"], max_steps=opts["steps"],
+                    batch_size=opts["batch_size"], num_generations=opts["num_generations"],
+                    beta=opts["beta"], temperature=opts["temperature"],
+                    max_completion_length=opts["max_completion_length"], seed=seed)
+
+
+def passk_scores(world: World, fmt: PromptFormat, problems: list[Problem], model, tok,
+                 params: dict, seed: int) -> list[float]:
+    """Unbiased pass@K per problem from n sampled solutions."""
+    pk = params["passk"]
+    samples = generate(model, tok, [fmt.solve_prompt(p.text) for p in problems],
+                       params["max_new_tokens"], n=pk["n"], temperature=pk["temperature"],
+                       seed=seed)
+    return sample_scores(world, problems, samples, (K,))[f"pass_at_{K}"]
+
+
+@register_experiment
+class Sequencing(Experiment):
+    name = "sequencing"
+    title = "The order of training stages: SFT, SRL, CFT and RLVR on the chain world"
+    question = ("Does what precedes RL with verifiable rewards (imitation, step-wise supervised "
+                "RL, critique, or nothing) change what the model solves, at matched budgets "
+                "per stage?")
+    arms = tuple(PIPELINES)
+    presets = {"smoke": SMOKE, "default": DEFAULT}
+    metrics = ("solve_accuracy", "format_rate", f"pass_at_{K}")
+    splits = EVAL
+    baseline = "rlvr"
+    seed_invariant_arms = ("base",)
+
+    def setup(self, ctx: RunContext) -> ChainState:
+        return chain_setup(ctx)
+
+    def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
+        root = ctx.work_dir(f"seed{seed}")
+        if PIPELINES[arm]:
+            model, tok, stages = run_pipeline(PIPELINES[arm], self.stages(ctx, state, seed),
+                                              state.base_dir, root)
+        else:
+            model, tok = load_model(str(state.base_dir))
+            stages = []
+        scores, groups = evaluate(state, model, tok, ctx.params, critique=False)
+        n = ctx.params["passk"]["problems"]
+        scores[f"pass_at_{K}"] = {sp: passk_scores(state.world, state.fmt, state.splits[sp][:n],
+                                                   model, tok, ctx.params, seed)
+                                  for sp in EVAL}
+        budget, curves = _merge(stages)
+        extra = {"solve_accuracy": scores["solve_accuracy"],
+                 "stages": [{"name": s.name, "reused": s.skipped} for s in stages]}
+        return CellResult(scores, budget, groups, curves, extra)
+
+    def stages(self, ctx: RunContext, state: ChainState, seed: int) -> dict[str, StageFn]:
+        """Every stage kind, each depending only on (stage, seed), so arms may share them."""
+        p, progress = ctx.params, ctx.progress
+
+        def supervised(records_arm: str) -> StageFn:
+            def run(model, tok, work: Path) -> StageResult:
+                records = CftVsSft().records(ctx, state, records_arm, seed, tok)
+                ft = p["finetune"]
+                cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
+                                  batch_size=ft["batch_size"], seed=seed)
+                r = train(model, tok, records, cfg, work, progress=progress)
+                return StageResult({"tokens": r.tokens, "steps": r.steps, "wall_s": r.wall_s},
+                                   {"train_loss": [list(pt) for pt in r.loss_curve]})
+            return run
+
+        def rlvr(model, tok, work: Path) -> StageResult:
+            r = train_rlvr(model, tok, state.world, state.splits["train"], state.fmt,
+                           rl_config(p["rl"], seed), work, p["rl"]["format_bonus"], progress)
+            return StageResult({"steps": r.steps, "generations": r.generations,
+                                "tokens": r.tokens, "wall_s": r.wall_s},
+                               {"reward": [list(pt) for pt in r.reward_curve],
+                                "accuracy": [list(pt) for pt in r.accuracy_curve]})
+
+        def srl(model, tok, work: Path) -> StageResult:
+            cfg = rl_config(p["srl"], seed)
+            prompts = srl_prompts(state.world, state.splits["train"], state.fmt)
+            needed = cfg.max_steps * cfg.batch_size // cfg.num_generations
+            kept, sampled = informative_prompts(model, tok, prompts, needed, cfg.num_generations,
+                                                cfg.max_completion_length, cfg.temperature, seed)
+            r = train_srl(model, tok, kept, cfg, work, progress)
+            return StageResult({"steps": r.steps, "generations": r.generations,
+                                "tokens": r.tokens, "filter_generations": sampled,
+                                "prompts": len(kept), "wall_s": r.wall_s},
+                               {"reward": [list(pt) for pt in r.reward_curve]})
+
+        return {"sft": supervised("sft-gold"), "cft": supervised("cft"), "rlvr": rlvr,
+                "srl": srl}
+
+    def conclusions(self, results: dict) -> list[str]:
+        out = [describe_difference(c) for c in results["comparisons"]
+               if c["metric"] == "solve_accuracy" and c["arm"] != "base"]
+        pairs = [("sft-then-rlvr", "sft"), ("srl-then-rlvr", "srl"),
+                 ("srl-then-rlvr", "sft-then-rlvr"), ("cft-then-rlvr", "sft-then-rlvr"),
+                 ("cft-then-rlvr", "srl-then-rlvr")]
+        for arm, other in pairs:
+            for sp in self.splits:
+                out.append(describe_difference(paired(results, arm, other, sp)))
+        b, p = results["budget"], results["params"]
+        out.append(
+            f"Budget per stage, the same in every arm: sft and cft "
+            f"{b['sft']['sft_tokens']:,.0f} and {b['cft-then-rlvr']['cft_tokens']:,.0f} tokens "
+            f"(budget {p['finetune']['token_budget']:,}); rlvr {p['rl']['steps']} steps x "
+            f"{p['rl']['batch_size']} completions; srl {p['srl']['steps']} steps x "
+            f"{p['srl']['batch_size']} completions (one line each) after "
+            f"{b['srl']['srl_filter_generations']:,.0f} filtering samples.")
+        return out
+
+    def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
+        from critiquelab.reporting.lines import step_curves
+
+        made = [step_curves(results, "rlvr_accuracy", out_dir, "RLVR reward (answer right)"),
+                step_curves(results, "srl_reward", out_dir, "SRL reward (step similarity)")]
+        return [m for m in made if m]
+
+
+def _merge(stages: list[StageRecord]) -> tuple[dict[str, float], dict[str, list]]:
+    """A cell's budget and curves from its stages: `<stage>_<key>`, plus total steps and time."""
+    budget: dict[str, float] = {"steps": 0, "wall_s": 0.0}
+    curves: dict[str, list] = {}
+    for s in stages:
+        for k, v in s.result.budget.items():
+            budget[f"{s.name}_{k}"] = v
+        budget["steps"] += s.result.budget.get("steps", 0)
+        budget["wall_s"] += s.result.budget.get("wall_s", 0.0)
+        for k, v in s.result.curves.items():
+            curves[k if k == "train_loss" else f"{s.name}_{k}"] = v
+    return budget, curves
+
+
+def paired(results: dict, arm: str, other: str, split: str) -> dict:
+    """Paired bootstrap difference of solve accuracy between two arms, from cell extras."""
+    a = [c["solve_accuracy"][split] for c in results["extra"][arm]]
+    b = [c["solve_accuracy"][split] for c in results["extra"][other]]
+    return {"arm": arm, "baseline": other, "metric": "solve_accuracy", "split": split,
+            **paired_difference(a, b)}
+

@@ -1,0 +1,213 @@
+"""Supervised fine-tuning (and plain LM pretraining) with TRL's SFTTrainer, tuned for small CPUs.
+
+Records are {"prompt", "completion"} (loss on the completion only, EOS appended) or {"text"}
+(loss on every token). Checkpoints land in output_dir; a later call on the same directory resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+import torch
+from peft import PeftConfig
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.trainer_callback import PrinterCallback
+from trl import SFTConfig, SFTTrainer
+
+from critiquelab.errors import UsageError
+from critiquelab.io import atomic_write_json
+from critiquelab.models.quiet import quiet
+from critiquelab.training.precision import PRECISIONS, autocast_dtype
+
+COUNTS_FILE = "critiquelab_counts.json"
+PAD_MULTIPLE = 64
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1e-3
+    epochs: float = 1.0
+    max_steps: int | None = None  # overrides epochs when set
+    batch_size: int = 32
+    grad_accum: int = 1
+    warmup_ratio: float = 0.05
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    max_length: int = 512
+    seed: int = 0
+    save_steps: int = 500
+    logging_steps: int = 10
+    precision: str = "auto"  # "auto" | "bf16" | "fp32"
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    tokens: int  # non-pad tokens processed (prompt + completion), over the whole run
+    loss_tokens: int  # tokens that carried loss
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    wall_s: float = 0.0  # this call only
+    tokens_per_s: float = 0.0  # tokens processed by this call / wall_s
+
+
+class _Trainer(SFTTrainer):
+    """SFTTrainer with our own autocast and token counts that survive a resume."""
+
+    def __init__(self, *args, autocast: torch.dtype | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._autocast = autocast
+        self.counts = {"tokens": 0, "loss_tokens": 0}
+
+    def compute_loss_context_manager(self) -> contextlib.AbstractContextManager:
+        if self._autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.args.device.type, dtype=self._autocast)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            self.counts["tokens"] += int(inputs["attention_mask"].sum())
+            self.counts["loss_tokens"] += int((inputs["labels"][:, 1:] != -100).sum())
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # Keep "length" through column pruning, so the length-grouped sampler need not recount.
+        if self._signature_columns is None:
+            super()._set_signature_columns_if_needed()
+            self._signature_columns.append("length")
+
+    def _save_checkpoint(self, model, trial):
+        # Written before the checkpoint's trainer_state.json, which marks a checkpoint complete.
+        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        atomic_write_json(folder / COUNTS_FILE, self.counts)
+        super()._save_checkpoint(model, trial)
+
+    def create_model_card(self, *args, **kwargs) -> None:
+        """No README.md in checkpoints."""
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prepare_dataset(tokenizer: PreTrainedTokenizerBase, records: list[dict], max_length: int
+                    ) -> datasets.Dataset:
+    """Tokenize records into input_ids/labels exactly as SFTTrainer would, but batched (~3x faster).
+
+    EOS is appended; prompt tokens get label -100; sequences are cut to max_length (keeping the
+    start) and those left without any loss token are dropped.
+    """
+    if not records:
+        raise UsageError("no training records")
+    eos = tokenizer.eos_token
+    if all("prompt" in r and "completion" in r for r in records):
+        prompts = [str(r["prompt"]) for r in records]
+        full = [p + _with_eos(str(r["completion"]), eos) for p, r in zip(prompts, records,
+                                                                           strict=True)]
+        prompt_ids = tokenizer(prompts)["input_ids"]
+    elif all("text" in r for r in records):
+        full = [_with_eos(str(r["text"]), eos) for r in records]
+        prompt_ids = [[] for _ in full]
+    else:
+        raise UsageError("training records must all have 'prompt' and 'completion', or all 'text'")
+    input_ids, labels = [], []
+    for p_ids, ids in zip(prompt_ids, tokenizer(full)["input_ids"], strict=True):
+        n = _common_prefix(p_ids, ids)  # where the completion starts, as TRL computes it
+        lab = [-100] * n + ids[n:]
+        if any(t != -100 for t in lab[:max_length]):
+            input_ids.append(ids[:max_length])
+            labels.append(lab[:max_length])
+    return datasets.Dataset.from_dict({"input_ids": input_ids, "labels": labels,
+                                       "length": [len(ids) for ids in input_ids]})
+
+
+def _with_eos(text: str, eos: str) -> str:
+    return text if text.endswith(eos) else text + eos
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete checkpoint in output_dir (one with trainer_state.json), if any."""
+    done = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, progress: bool
+                ) -> SFTConfig:
+    return SFTConfig(
+        output_dir=str(output_dir),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps is not None else -1,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        lr_scheduler_type=config.lr_scheduler,
+        weight_decay=config.weight_decay,
+        max_length=config.max_length,
+        dataset_kwargs={"skip_prepare_dataset": True},  # prepare_dataset did it, faster
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,  # the older one survives a kill in the middle of a save
+        logging_steps=config.logging_steps,
+        # CPU speed: we autocast ourselves; checkpointing and packing do not pay off here.
+        bf16=False,
+        fp16=False,
+        use_cpu=device.type == "cpu",
+        activation_checkpointing=False,
+        packing=False,
+        pad_to_multiple_of=PAD_MULTIPLE,  # few distinct shapes: less memory, fewer kernels
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+        report_to="none",
+        disable_tqdm=not progress,
+        log_level="info" if progress else "error",
+    )
+
+
+def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: list[dict],
+          config: TrainConfig, output_dir: Path, progress: bool = False,
+          peft_config: PeftConfig | None = None) -> TrainResult:
+    """Train `model` in place on `records`; resumes from a checkpoint in output_dir if present.
+    With a `peft_config` (training/lora.py) only adapters train; they are merged into `model`
+    at the end (under ZeRO-3/FSDP they stay in the checkpoints, see training/finetune.py)."""
+    if config.precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{config.precision}': expected one of "
+                         f"{', '.join(PRECISIONS)}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with quiet(not progress):
+        args = _sft_config(config, output_dir, model.device, progress)
+        dataset = prepare_dataset(tokenizer, records, config.max_length)
+        trainer = _Trainer(model=model, args=args, train_dataset=dataset,
+                           processing_class=tokenizer, peft_config=peft_config,
+                           autocast=autocast_dtype(args.device, config.precision))
+        if not progress:
+            trainer.remove_callback(PrinterCallback)
+        resume = last_checkpoint(output_dir)
+        before = {"tokens": 0, "loss_tokens": 0}
+        if resume is not None and (resume / COUNTS_FILE).is_file():
+            before = json.loads((resume / COUNTS_FILE).read_text())
+        trainer.counts = dict(before)
+        start = time.perf_counter()
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        wall = time.perf_counter() - start  # the last step is always checkpointed
+        if peft_config is not None and not (trainer.is_deepspeed_enabled
+                                            or trainer.is_fsdp_enabled):
+            trainer.model.merge_and_unload()  # folds the adapters into `model`'s own layers
+    curve = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
+    done = trainer.counts["tokens"] - before["tokens"]
+    return TrainResult(steps=trainer.state.global_step, tokens=trainer.counts["tokens"],
+                       loss_tokens=trainer.counts["loss_tokens"], loss_curve=curve, wall_s=wall,
+                       tokens_per_s=done / wall if wall > 0 else 0.0)

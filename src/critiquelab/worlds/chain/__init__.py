@@ -1,0 +1,64 @@
+"""The chain world: shuffled variable definitions, find one variable, show each operation.
+
+    c = b * 2. a = 7. b = a + 5. d = c - a. Find d.
+
+    b = a + 5 = 7 + 5 = 12
+    c = b * 2 = 12 * 2 = 24
+    d = c - a = 24 - 7 = 17
+    Answer: 17
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from critiquelab.worlds import register_world
+from critiquelab.worlds.base import InjectedError, Problem, StepCheck, Verification, World
+from critiquelab.worlds.chain import check, inject
+from critiquelab.worlds.chain.generate import ChainConfig, generate_defs
+from critiquelab.worlds.chain.model import definitions, make_problem, needed_order, parse_problem
+
+__all__ = ["ChainConfig", "ChainWorld"]
+
+
+@register_world("chain")
+class ChainWorld(World):
+    """Arithmetic over shuffled definitions; difficulty = operations the question needs."""
+
+    name = "chain"
+    error_kinds = inject.ERROR_KINDS
+
+    def __init__(self, max_value: int = 99, max_literal: int = 9, ops: str | Sequence[str] = "+-*",
+                 distractors: int | Sequence[int] = (0, 2), min_ops: int = 1, max_ops: int = 8):
+        self.config = ChainConfig.build(max_value, max_literal, ops, distractors, min_ops, max_ops)
+
+    def difficulties(self) -> tuple[int, ...]:
+        return tuple(range(self.config.min_ops, self.config.max_ops + 1))
+
+    def generate(self, rng: random.Random, difficulty: int) -> Problem:
+        if difficulty not in self.difficulties():
+            raise ValueError(f"difficulty {difficulty} is outside {self.config.min_ops}.."
+                             f"{self.config.max_ops}")
+        defs, question = generate_defs(self.config, rng, difficulty)
+        rng.shuffle(defs)
+        return make_problem(self.name, defs, question)
+
+    def parse_problem(self, text: str) -> Problem:
+        return parse_problem(self.name, text)
+
+    def solve(self, problem: Problem) -> str:
+        defs = definitions(problem)
+        lines, answer = inject.trace(defs, needed_order(defs, problem.data["question"]))
+        return "\n".join([*lines, f"Answer: {answer}"])
+
+    def verify(self, problem: Problem, solution: str) -> Verification:
+        return check.verify(problem, solution)
+
+    def inject_error(self, problem: Problem, rng: random.Random,
+                     kind: str | None = None) -> InjectedError:
+        return inject.inject_error(definitions(problem), problem.data["question"], rng, kind)
+
+    def fake_reason(self, problem: Problem, check: StepCheck, rng: random.Random) -> str:
+        reason = inject.fake_reason(definitions(problem), check, rng)
+        return reason or super().fake_reason(problem, check, rng)

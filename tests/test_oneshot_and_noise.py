@@ -1,0 +1,99 @@
+"""Smoke runs of oneshot-cft and critique-noise through the runner API (one shared base cache)."""
+
+from __future__ import annotations
+
+import pytest
+
+from itertools import islice
+from pathlib import Path
+
+from critiquelab.critics import ExactCritic, NoisyCritic
+from critiquelab.data.formats import COMPACT
+from critiquelab.data.splits import leaked_ids
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.chain_common import ChainState, chain_splits
+from critiquelab.experiments.critique_noise import critique_stream
+from critiquelab.experiments.runner import make_context, run_experiment
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def run(name: str, out, cache, seeds: int) -> dict:
+    exp = get_experiment(name)
+    return run_experiment(exp, make_context(exp, "smoke", seeds, out, cache, progress=False))
+
+
+def assert_cis(res: dict, arms, metric: str = "solve_accuracy") -> None:
+    for arm in arms:
+        for split in ("id", "ood"):
+            cell = res["arms"][arm][metric][split]
+            assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
+
+
+def test_oneshot_cft_smoke(tmp_path, cache):
+    res = run("oneshot-cft", tmp_path / "run", cache, seeds=2)
+    opts = res["params"]["oneshot"]
+    trained = ("sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen")
+    assert_cis(res, ("base", *trained))
+    checkpoints = [*range(opts["eval_every"], opts["steps"], opts["eval_every"]), opts["steps"]]
+    for arm in trained:
+        b = res["budget"][arm]
+        assert b["steps"] == opts["steps"] and b["tokens"] > 0
+        for curve in res["curves"][arm]["validation_accuracy"]:
+            assert [pt[0] for pt in curve] == checkpoints
+    assert res["budget"]["sft-full"]["examples"] == opts["steps"] * opts["batch_size"]
+    assert res["budget"]["sft-1shot"]["epochs"] > 1 and res["budget"]["cft-1shot"]["epochs"] > 1
+
+    runs = res["extra"]["cft-1shot"]
+    assert runs[0]["seed_problem"] != runs[1]["seed_problem"]  # seed k uses seed problem k
+    data = runs[0]["data"]
+    n_all = opts["samples"] * len(opts["temperatures"]) + opts["injected"]
+    assert data["candidates"] == n_all and data["right"] + data["wrong"] == n_all
+    assert data["critiques"] == n_all * len(opts["critics"])
+    assert res["budget"]["cft-1shot"]["examples"] == sum(r["data"]["kept"] for r in runs) / 2
+    one = res["extra"]["cft-1shot-1gen"][0]["data"]
+    assert list(one["by_generator"]) == [f"base@T{opts['single_temperature']}"]
+    assert one["candidates"] == n_all
+
+    _, splits = chain_splits(res["params"])
+    seeds = [p for p in splits["train"] if p.text in {r["seed_problem"] for r in runs}]
+    assert len(seeds) == 2
+    assert not leaked_ids(seeds, splits["validation"] + splits["id"] + splits["ood"])
+    assert any("per seed problem" in c for c in res["conclusions"])
+    assert (tmp_path / "run" / "validation_accuracy.png").stat().st_size > 0
+
+
+def test_critique_noise_smoke(tmp_path, cache):
+    res = run("critique-noise", tmp_path / "run", cache, seeds=1)
+    arms = get_experiment("critique-noise").arms
+    assert_cis(res, arms)
+    budget = res["params"]["finetune"]["token_budget"]
+    assert all(budget <= res["budget"][a]["tokens"] <= 1.2 * budget for a in arms)
+    wrong = [res["extra"][f"cft-noise-{p}"][0]["wrong_critiques"]
+             for p in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    assert wrong[0] == 0.0 and wrong == sorted(wrong) and 0.3 < wrong[-1] < 0.7
+    assert any("sft-gold" in c and ("stops" in c or "does not beat" in c or "every noise" in c)
+               for c in res["conclusions"])
+    assert (tmp_path / "run" / "solve_accuracy_sweep.png").stat().st_size > 0
+
+
+def test_noise_arms_share_candidates_and_nest_their_errors():
+    params = get_experiment("critique-noise").presets["smoke"]
+    world, splits = chain_splits(params)
+    state = ChainState(world, COMPACT, splits, {}, Path("."))
+
+    def stream(critic):
+        return list(islice(critique_stream(state, critic, 3, params), 400))
+
+    exact = stream(ExactCritic(world))
+    wrong = {}
+    for p in (0.0, 0.2, 0.5):
+        noisy = stream(NoisyCritic(world, p, 3))
+        assert [r["prompt"] for r in noisy] == [r["prompt"] for r in exact]
+        wrong[p] = {i for i, (a, b) in enumerate(zip(noisy, exact, strict=True))
+                    if a["completion"] != b["completion"]}
+    assert not wrong[0.0] and wrong[0.2] <= wrong[0.5]
+    assert 0.12 < len(wrong[0.2]) / 400 < 0.28 and 0.4 < len(wrong[0.5]) / 400 < 0.6

@@ -1,0 +1,133 @@
+"""The self-improvement loop: shortcut guard, refinement prompts, harvest, records, resume."""
+
+import random
+from functools import partial
+
+from critiquelab.critics.base import Critique, ExactCritic
+from critiquelab.data.formats import COMPACT
+from critiquelab.data.refine import ALPACA_REFINE, COMPACT_REFINE, confirmed_lines
+from critiquelab.models import load_model, save_model
+from critiquelab.models.tokenizer import build_char_tokenizer
+from critiquelab.training import TrainConfig, self_improve
+from critiquelab.training.self_improve import LoopConfig, harvest, shows_work, training_records
+from critiquelab.worlds import StepCheck, Verification, get_world
+
+WORLD = get_world("chain", max_ops=4)
+PROBLEM = WORLD.parse_problem("c = b * 2. a = 7. b = a + 5. d = c - a. Find d.")
+RIGHT = WORLD.solve(PROBLEM)  # b, c, d, Answer: 17
+WRONG = "b = a + 5 = 7 + 5 = 12\nc = b * 2 = 12 * 2 = 25\nd = c - a = 25 - 7 = 18\nAnswer: 18"
+
+
+def test_guard_rejects_bare_answers_in_any_world():
+    assert shows_work(WORLD.verify(PROBLEM, RIGHT), min_steps=2)
+    assert not shows_work(WORLD.verify(PROBLEM, "Answer: 17"), min_steps=2)
+    assert not shows_work(WORLD.verify(PROBLEM, WRONG), min_steps=2)
+    assert not shows_work(WORLD.verify(PROBLEM, RIGHT), min_steps=5)
+    # a world whose verifier only checks the final answer: the step count is the guard
+    bare = Verification(True, "17", True, (StepCheck(1, "Answer: 17", True, "answer 17"),))
+    assert bare.correct and not shows_work(bare, min_steps=2)
+    assert shows_work(bare, min_steps=1)
+
+
+def test_refinement_prompts_carry_the_critique():
+    critique = ExactCritic(WORLD).critique(PROBLEM, WRONG).text
+    assert confirmed_lines(WRONG, critique) == "b = a + 5 = 7 + 5 = 12\n"
+    prompt = COMPACT_REFINE.refine_prompt(PROBLEM.text, WRONG, critique)
+    assert prompt == COMPACT.solve_prompt(PROBLEM.text) + "b = a + 5 = 7 + 5 = 12\n"
+    assert COMPACT_REFINE.refined_solution(WRONG, critique, "rest") == (
+        "b = a + 5 = 7 + 5 = 12\nrest")
+    full = ALPACA_REFINE.refine_prompt(PROBLEM.text, WRONG, critique)
+    assert WRONG in full and critique in full and full.endswith("Revised solution:\n")
+    assert ALPACA_REFINE.refined_solution(WRONG, critique, "new") == "new"
+    assert confirmed_lines(WRONG, "Step 1: wrong, no.\nConclusion: wrong [END]") == ""
+    assert confirmed_lines(WRONG, "Conclusion: right [END]") == WRONG + "\n"
+
+
+def fake_generate(samples):
+    """A stand-in actor: canned samples for solve prompts; refinement prompts (which end with
+    confirmed lines) are completed with the rest of the canonical solution."""
+    solve = COMPACT.solve_prompt(PROBLEM.text)
+
+    def generate(model, tokenizer, prompts, max_new_tokens, n=1, **kw):
+        out = []
+        for p in prompts:
+            if p == solve:
+                out.append(list(samples[:n]))
+            else:
+                done = p.removeprefix(solve)
+                out.append([RIGHT[len(done):] if RIGHT.startswith(done) else "junk"] * n)
+        return out
+
+    return generate
+
+
+def test_harvest_keeps_verified_samples_and_refinements(monkeypatch):
+    samples = [RIGHT, "Answer: 17", WRONG, WRONG]
+    monkeypatch.setattr(self_improve, "generate", fake_generate(samples))
+    cfg = LoopConfig(samples=4, min_steps=2)
+    kept, counts = harvest(WORLD, None, None, COMPACT, [PROBLEM], cfg, seed=0)
+    assert [k["source"] for k in kept] == ["sample"]
+    assert counts == {"samples": 4, "wrong": 3, "critiqued": 0, "refinements": 0,
+                      "refined_correct": 0, "shortcuts": 1}
+    kept, counts = harvest(WORLD, None, None, COMPACT, [PROBLEM], cfg, 0, ExactCritic(WORLD),
+                           COMPACT_REFINE)
+    assert [k["source"] for k in kept] == ["sample", "refined", "refined", "refined"]
+    assert all(WORLD.verify(PROBLEM, k["solution"]).correct for k in kept)
+    assert counts["refinements"] == 3 and counts["refined_correct"] == 3
+    kept, counts = harvest(WORLD, None, None, COMPACT, [PROBLEM], cfg, 0, Approving(),
+                           COMPACT_REFINE)
+    assert counts["critiqued"] == 3 and counts["refinements"] == 0 and len(kept) == 1
+
+
+class Approving:
+    """A critic that calls every solution right: the actor has nothing to rewrite."""
+
+    def critique(self, problem, solution):
+        return Critique("right", None, "Conclusion: right [END]")
+
+
+def test_training_records_are_seeded_and_budgeted():
+    tok = build_char_tokenizer()
+    kept = [{"problem_id": PROBLEM.id, "difficulty": 3, "solution": RIGHT + "\n",
+             "source": "sample"}] * 3
+    a = training_records(kept, [PROBLEM], COMPACT, tok, budget=500, seed=1)
+    assert a == training_records(kept, [PROBLEM], COMPACT, tok, budget=500, seed=1)
+    assert 500 <= sum(len(r["prompt"]) + len(r["completion"]) + 1 for r in a) < 500 + 200
+    assert a[0]["completion"] == RIGHT + "\n" and a[0]["problem_id"] == PROBLEM.id
+    assert training_records([], [PROBLEM], COMPACT, tok, budget=500, seed=1) == []
+
+
+def test_loop_trains_saves_and_resumes_after_the_last_finished_iteration(tmp_path, monkeypatch):
+    model, tok = load_model("tiny-xs", seed=0)
+    base = save_model(model, tok, tmp_path / "base")
+    rng = random.Random(0)
+    problems = [WORLD.generate(rng, d) for d in (1, 1, 2, 3, 3, 4)]
+    answers = {COMPACT.solve_prompt(p.text): WORLD.solve(p) for p in problems if p.difficulty < 3}
+    calls = {"generate": 0, "evaluate": []}
+
+    def actor(model, tokenizer, prompts, max_new_tokens, n=1, **kw):
+        calls["generate"] += 1
+        return [[answers.get(p, "junk")] * n for p in prompts]
+
+    def evaluate(model, tokenizer, k):
+        calls["evaluate"].append(k)
+        return {"iteration": k}
+
+    monkeypatch.setattr(self_improve, "generate", actor)
+    cfg = LoopConfig(iterations=2, samples=2, max_new_tokens=8, token_budget=600,
+                     train=TrainConfig(learning_rate=1e-3, batch_size=4, logging_steps=1))
+    run = partial(self_improve.self_improve, WORLD, base, problems, COMPACT, cfg,
+                  tmp_path / "loop", 0, evaluate=evaluate)
+    first = run()
+    assert [it.iteration for it in first] == [1, 2] and calls["evaluate"] == [1, 2]
+    for it in first:
+        assert len(it.kept) == 6 and {k["difficulty"] for k in it.kept} == {1, 2}
+        assert it.training["steps"] > 0 and it.training["tokens"] >= 600
+        assert it.harvest["wrong"] == 6 and it.metrics == {"iteration": it.iteration}
+    assert (tmp_path / "loop" / "iter2" / "model" / "config.json").is_file()
+
+    (tmp_path / "loop" / "iter2" / "summary.json").unlink()  # killed after harvesting
+    calls.update(generate=0, evaluate=[])
+    again = run()
+    assert calls == {"generate": 0, "evaluate": [2]}
+    assert [it.kept for it in again] == [it.kept for it in first]

@@ -1,0 +1,46 @@
+"""The `self-train` experiment end to end through the runner (smoke preset), then a resume."""
+
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.runner import make_context, run_experiment
+
+
+def test_smoke_end_to_end_and_resume_between_iterations(tmp_path):
+    exp = get_experiment("self-train")
+    st = exp.presets["smoke"]["self_train"]
+    out = tmp_path / "out"
+    ctx = make_context(exp, "smoke", 1, out, tmp_path / "cache", progress=False)
+    res = run_experiment(exp, ctx)
+    assert res["experiment"] == "self-train" and set(res["arms"]) == set(exp.arms)
+    for arm in exp.arms:
+        for metric in ("solve_accuracy", "pass_at_1", "pass_at_4", "pass_at_16",
+                       "answer_entropy"):
+            for split in ("id", "ood"):
+                cell = res["arms"][arm][metric][split]
+                assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
+        k1, k4, k16 = (res["arms"][arm][f"pass_at_{k}"]["id"]["mean"] for k in (1, 4, 16))
+        assert k1 <= k4 <= k16
+        assert res["arms"][arm]["coverage"]["train"]["n"] == st["n_problems"]
+        assert res["budget"][arm]["samples"] == st["iterations"] * st["n_problems"] * st["samples"]
+        rows = res["extra"][arm][0]["iterations"]
+        assert [r["iteration"] for r in rows] == list(range(1, st["iterations"] + 1))
+        levels = exp.presets["smoke"]["id_difficulties"]
+        assert list(rows[0]["histogram"]) == [str(d) for d in levels]
+        curve = res["curves"][arm]["solve_accuracy/id"][0]
+        assert [x for x, _ in curve] == list(range(st["iterations"] + 1))
+        assert curve[0] == res["curves"]["vanilla"]["solve_accuracy/id"][0][0]  # shared base
+    assert res["budget"]["vanilla"]["refinements"] == 0
+    assert any("tail narrowing" in c or "no change" in c or "kept no solution" in c
+               for c in res["conclusions"])
+    for name in ("report.md", "report.html", "kept_histogram.png", "iterations.png"):
+        assert (out / name).stat().st_size > 0
+
+    cell = out / "work" / "critique-in-loop__seed0"
+    first = (cell / "iter1" / "summary.json").stat().st_mtime_ns
+    (cell / f"iter{st['iterations']}" / "summary.json").unlink()
+    (out / "cells" / "critique-in-loop__seed0.json").unlink()
+    again = run_experiment(exp, make_context(exp, "smoke", 1, out, tmp_path / "cache",
+                                             progress=False))
+    assert (cell / "iter1" / "summary.json").stat().st_mtime_ns == first
+    assert (cell / f"iter{st['iterations']}" / "summary.json").is_file()
+    assert again["extra"]["critique-in-loop"][0]["iterations"][0] == (
+        res["extra"]["critique-in-loop"][0]["iterations"][0])

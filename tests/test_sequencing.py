@@ -1,0 +1,35 @@
+"""End to end: the smoke preset of sequencing through the runner API, in temporary directories."""
+
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.cft_vs_sft import CftVsSft
+from critiquelab.experiments.runner import make_context, run_experiment
+
+
+def test_smoke_end_to_end(tmp_path):
+    exp = get_experiment("sequencing")
+    ctx = make_context(exp, "smoke", 1, tmp_path / "run", tmp_path / "cache", progress=False)
+    res = run_experiment(exp, ctx)
+    assert res["params"]["finetune"] == CftVsSft.presets["smoke"]["finetune"]
+    assert set(res["arms"]) == set(exp.arms)
+    for arm in exp.arms:
+        for metric in exp.metrics:
+            for split in ("id", "ood"):
+                cell = res["arms"][arm][metric][split]
+                assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
+    b, rl = res["budget"], res["params"]["rl"]
+    for arm in ("rlvr", "sft-then-rlvr", "srl-then-rlvr", "cft-then-rlvr"):
+        assert b[arm]["rlvr_steps"] == rl["steps"]
+        assert b[arm]["rlvr_generations"] == rl["steps"] * rl["batch_size"]
+    assert b["srl"]["srl_steps"] == b["srl-then-rlvr"]["srl_steps"] == rl["steps"]
+    assert b["sft"]["sft_tokens"] == b["sft-then-rlvr"]["sft_tokens"] >= 6000
+    assert 6000 <= b["cft-then-rlvr"]["cft_tokens"] <= 1.2 * 6000
+    stages = {arm: cells[0]["stages"] for arm, cells in res["extra"].items()}
+    assert stages["srl-then-rlvr"] == [{"name": "srl", "reused": True},
+                                       {"name": "rlvr", "reused": False}]
+    assert stages["base"] == [] and stages["rlvr"] == [{"name": "rlvr", "reused": False}]
+    curve = res["curves"]["srl-then-rlvr"]["rlvr_accuracy"][0]
+    assert [pt[0] for pt in curve] == list(range(1, rl["steps"] + 1))
+    assert all(0.0 <= pt[1] <= 1.0 for pt in curve)
+    assert any("Budget per stage" in c for c in res["conclusions"])
+    for name in ("report.md", "pass_at_8.png", "rlvr_accuracy.png", "srl_reward.png"):
+        assert (ctx.out_dir / name).stat().st_size > 0
