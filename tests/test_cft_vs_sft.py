@@ -9,8 +9,8 @@ from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import chain_splits
 
 
-def test_smoke_end_to_end(tmp_path):
-    out, cache = tmp_path / "run", tmp_path / "cache"
+def test_smoke_end_to_end(tmp_path, base_cache):
+    out, cache = tmp_path / "run", base_cache
     cmd = [sys.executable, "-m", "critiquelab.cli", "run", "cft-vs-sft", "--preset", "smoke",
            "--seeds", "2", "--out", str(out), "--cache", str(cache), "--quiet"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -26,7 +26,7 @@ def assert_usage_error(r: subprocess.CompletedProcess, needle: str) -> None:
         (("run", "no-such-experiment"), "unknown experiment"),
         (("run", "cft-vs-sft", "--preset", "huge"), "unknown preset"),
         (("run", "cft-vs-sft", "--seeds", "-3"), "--seeds"),
-        (("run", "cft-vs-sft", "--seeds", "many"), "many"),
+        (("run", "cft-vs-sft", "--seeds", "many"), "--seeds"),
         (("world", "sample", "atlantis"), "unknown world"),
         (("world", "sample", "chain", "--difficulty", "99"), "--difficulty"),
         (("world", "critique", "chain", "--noise", "1.5"), "--noise"),

@@ -1,11 +1,12 @@
-"""Smoke runs of oneshot-cft and critique-noise through the runner API (one shared base cache)."""
+"""oneshot-cft and critique-noise: smoke runs through the runner API (one shared base cache)
+and the noise arms' shared candidate stream."""
 
 from __future__ import annotations
 
-import pytest
-
 from itertools import islice
 from pathlib import Path
+
+import pytest
 
 from critiquelab.critics import ExactCritic, NoisyCritic
 from critiquelab.data.formats import COMPACT
@@ -16,9 +17,9 @@ from critiquelab.experiments.critique_noise import critique_stream
 from critiquelab.experiments.runner import make_context, run_experiment
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+@pytest.fixture
+def cache(base_cache):
+    return base_cache
 
 
 def run(name: str, out, cache, seeds: int) -> dict:

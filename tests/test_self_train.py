@@ -1,14 +1,16 @@
 """The `self-train` experiment end to end through the runner (smoke preset), then a resume."""
 
+from critiquelab.data.splits import leaked_ids
 from critiquelab.experiments import get_experiment
+from critiquelab.experiments.chain_common import chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
 
 
-def test_smoke_end_to_end_and_resume_between_iterations(tmp_path):
+def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
     exp = get_experiment("self-train")
     st = exp.presets["smoke"]["self_train"]
     out = tmp_path / "out"
-    ctx = make_context(exp, "smoke", 1, out, tmp_path / "cache", progress=False)
+    ctx = make_context(exp, "smoke", 1, out, base_cache, progress=False)
     res = run_experiment(exp, ctx)
     assert res["experiment"] == "self-train" and set(res["arms"]) == set(exp.arms)
     for arm in exp.arms:
@@ -38,9 +40,20 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path):
     first = (cell / "iter1" / "summary.json").stat().st_mtime_ns
     (cell / f"iter{st['iterations']}" / "summary.json").unlink()
     (out / "cells" / "critique-in-loop__seed0.json").unlink()
-    again = run_experiment(exp, make_context(exp, "smoke", 1, out, tmp_path / "cache",
+    again = run_experiment(exp, make_context(exp, "smoke", 1, out, base_cache,
                                              progress=False))
     assert (cell / "iter1" / "summary.json").stat().st_mtime_ns == first
     assert (cell / f"iter{st['iterations']}" / "summary.json").is_file()
     assert again["extra"]["critique-in-loop"][0]["iterations"][0] == (
         res["extra"]["critique-in-loop"][0]["iterations"][0])
+
+
+def test_pool_and_evaluation_heads_never_overlap():
+    exp = get_experiment("self-train")
+    for preset in ("smoke", "default"):
+        params = exp.presets[preset]
+        _, splits = chain_splits(params)
+        pool = splits["train"][:params["self_train"]["n_problems"]]
+        assert len(pool) == params["self_train"]["n_problems"]
+        for split in ("validation", "id", "ood"):
+            assert not leaked_ids(pool, splits[split])

@@ -5,9 +5,9 @@ from critiquelab.experiments.cft_vs_sft import CftVsSft
 from critiquelab.experiments.runner import make_context, run_experiment
 
 
-def test_smoke_end_to_end(tmp_path):
+def test_smoke_end_to_end(tmp_path, base_cache):
     exp = get_experiment("sequencing")
-    ctx = make_context(exp, "smoke", 1, tmp_path / "run", tmp_path / "cache", progress=False)
+    ctx = make_context(exp, "smoke", 1, tmp_path / "run", base_cache, progress=False)
     res = run_experiment(exp, ctx)
     assert res["params"]["finetune"] == CftVsSft.presets["smoke"]["finetune"]
     assert set(res["arms"]) == set(exp.arms)
@@ -21,8 +21,9 @@ def test_smoke_end_to_end(tmp_path):
         assert b[arm]["rlvr_steps"] == rl["steps"]
         assert b[arm]["rlvr_generations"] == rl["steps"] * rl["batch_size"]
     assert b["srl"]["srl_steps"] == b["srl-then-rlvr"]["srl_steps"] == rl["steps"]
-    assert b["sft"]["sft_tokens"] == b["sft-then-rlvr"]["sft_tokens"] >= 6000
-    assert 6000 <= b["cft-then-rlvr"]["cft_tokens"] <= 1.2 * 6000
+    budget = res["params"]["finetune"]["token_budget"]
+    assert b["sft"]["sft_tokens"] == b["sft-then-rlvr"]["sft_tokens"] >= budget
+    assert budget <= b["cft-then-rlvr"]["cft_tokens"] <= 1.2 * budget
     stages = {arm: cells[0]["stages"] for arm, cells in res["extra"].items()}
     assert stages["srl-then-rlvr"] == [{"name": "srl", "reused": True},
                                        {"name": "rlvr", "reused": False}]

@@ -31,9 +31,9 @@ def test_score_trajectory_counts_arithmetic_errors():
     assert row["arithmetic_errors"] == 1.0 and row["arithmetic_error_rate"] == 1 / 3
 
 
-def test_smoke_run_end_to_end(tmp_path):
+def test_smoke_run_end_to_end(tmp_path, base_cache):
     exp = get_experiment("sos")
-    ctx = make_context(exp, "smoke", 1, tmp_path / "out", tmp_path / "cache", progress=False)
+    ctx = make_context(exp, "smoke", 1, tmp_path / "out", base_cache, progress=False)
     results = run_experiment(exp, ctx)
     assert json.loads((tmp_path / "out" / "results.json").read_text())["experiment"] == "sos"
     assert (tmp_path / "out" / "report.md").is_file()

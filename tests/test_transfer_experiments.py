@@ -14,9 +14,9 @@ from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.structure_vs_content import PERTURBATIONS, training_solutions
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+@pytest.fixture
+def cache(base_cache):
+    return base_cache
 
 
 def run(name, tmp_path, cache, seeds=1):

@@ -68,7 +68,7 @@ def _preset(name: str, **oneshot) -> dict:
 
 
 SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=8)
-DEFAULT = _preset("default", steps=120, eval_every=30)
+DEFAULT = _preset("default", steps=48, eval_every=16)
 
 
 @dataclass

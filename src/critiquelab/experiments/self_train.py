@@ -39,12 +39,13 @@ SMOKE = {
     **CftVsSft.presets["smoke"],
     "self_train": {"n_problems": 32, "iterations": 2, "samples": 4, "temperature": 0.8,
                    "min_steps": 2, "eval_problems": 8, "eval_samples": 16, "critic_noise": 0.0,
-                   "from_base": True},
+                   "from_base": True,
+                   "token_budget": CftVsSft.presets["smoke"]["finetune"]["token_budget"]},
 }
-DEFAULT = {
+DEFAULT = {  # training tokens per iteration: about two passes over what 96 x 4 samples keep
     **CftVsSft.presets["default"],
-    "self_train": {**SMOKE["self_train"], "n_problems": 240, "iterations": 3, "samples": 8,
-                   "eval_problems": 40},
+    "self_train": {**SMOKE["self_train"], "n_problems": 96, "iterations": 3,
+                   "eval_problems": 12, "token_budget": 60_000},
 }
 
 
@@ -92,7 +93,7 @@ class SelfTrain(Experiment):
         ft = p["finetune"]
         cfg = LoopConfig(iterations=st["iterations"], samples=st["samples"],
                          temperature=st["temperature"], max_new_tokens=p["max_new_tokens"],
-                         min_steps=st["min_steps"], token_budget=ft["token_budget"],
+                         min_steps=st["min_steps"], token_budget=st["token_budget"],
                          train=TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
                                            batch_size=ft["batch_size"]),
                          from_base=st["from_base"])
@@ -123,13 +124,7 @@ class SelfTrain(Experiment):
         out += [describe_difference(c) for c in results["comparisons"]
                 if c["metric"] in ("coverage", "solve_accuracy", "pass_at_16")]
         out.append(structures_sentence(results, self.arms))
-        b = results["budget"]
-        out.append("Per cell over all iterations: " + "; ".join(
-            f"{arm} sampled {b[arm]['samples']:,.0f} solutions and {b[arm]['refinements']:,.0f} "
-            f"refinements ({b[arm]['refined_correct']:,.0f} verified), trained "
-            f"{b[arm]['tokens']:,.0f} tokens in {b[arm]['steps']:.0f} steps"
-            for arm in self.arms) + ". Training tokens are matched; refinements are extra "
-            "samples the vanilla arm does not get.")
+        out.append(budget_sentence(results["budget"], self.arms))
         return out
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
@@ -243,6 +238,19 @@ def paired_sentence(results: dict, key: str) -> str:
                          f"[{100 * ci['ci95'][0]:+.1f}, {100 * ci['ci95'][1]:+.1f}]")
     return (f"critique-in-loop minus vanilla on {key} (points, 95% CI over seeds): "
             + ("; ".join(parts) or "undefined, nothing was kept") + ".")
+
+
+def budget_sentence(b: dict, arms: tuple[str, ...]) -> str:
+    """Samples, refinements and training tokens per arm, and whether tokens are matched."""
+    tokens = [b[arm]["tokens"] for arm in arms]
+    matched = max(tokens) <= 1.1 * min(tokens)
+    return ("Per cell over all iterations: " + "; ".join(
+        f"{arm} sampled {b[arm]['samples']:,.0f} solutions and {b[arm]['refinements']:,.0f} "
+        f"refinements ({b[arm]['refined_correct']:,.0f} verified), trained "
+        f"{b[arm]['tokens']:,.0f} tokens in {b[arm]['steps']:.0f} steps" for arm in arms)
+        + (". Training tokens are matched" if matched else
+           ". Training tokens differ: an iteration that keeps nothing does not train")
+        + "; refinements are extra generations the vanilla arm does not get.")
 
 
 def structures_sentence(results: dict, arms: tuple[str, ...]) -> str:

@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig, out_dir: Path, name: str) -> None:
@@ -91,8 +92,10 @@ def iteration_curves(results: dict, arms: Sequence[str], ks: Sequence[int],
                             label=f"{arm} {label}")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration (0 = base)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 1)
-        ax.legend(fontsize=6)
+        if ax.lines:
+            ax.legend(fontsize=6)
     pool = results["extra"][arms[0]][0].get("pool_hard_share")
     if pool is not None:
         axes[1][0].axhline(pool, color="k", linestyle="--", linewidth=0.8)
