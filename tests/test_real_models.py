@@ -5,6 +5,7 @@ experiment end to end on CPU."""
 from __future__ import annotations
 
 import json
+import runpy
 import shutil
 import subprocess
 import sys
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from critiquelab.cli import app
 from critiquelab.data.records import load_training_records
 from critiquelab.errors import UsageError
-from critiquelab.experiments.cft_vs_sft_gsm8k import (GSM8KState, assert_no_leak, gsm8k_setup,
-                                                      question_hash)
+from critiquelab.experiments import cft_vs_sft_gsm8k as gsm8k_exp
 from critiquelab.models import load_model
 from critiquelab.models.backends import VLLMBackend, choose_backend
 from critiquelab.models.chat import chat_prompt, chat_record
@@ -29,9 +31,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "gsm8k_mini"
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "critiquelab.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+def cli(*args: str):
+    """Run a command in this process (an exception, e.g. UsageError, is left in .exception)."""
+    return CliRunner().invoke(app, list(args))
 
 
 def write(path: Path, rows: list[dict]) -> Path:
@@ -133,15 +135,18 @@ def test_backend_choice_and_vllm_sampling_params(monkeypatch):
                                  "gpu_memory_utilization": 0.85})
 
 
+def ok(result) -> None:
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
 def test_train_cli_lora_tiny_resumes_and_solve_grades(tmp_path):
     data = write(tmp_path / "train.jsonl",
                  [{"prompt": f"Q: {i}+1\n", "completion": f"A: {i + 1}"} for i in range(8)])
     out = tmp_path / "run"
-    args = ("train", "--data", str(data), "--model", "tiny-xs", "--lora", "--lora-r", "4",
+    args = ["train", "--data", str(data), "--model", "tiny-xs", "--lora", "--lora-r", "4",
             "--lora-targets", "q_proj,v_proj", "--lr", "1e-2", "--max-steps", "2",
-            "--batch-size", "4", "--out", str(out), "--quiet")
-    done = cli(*args)
-    assert done.returncode == 0, done.stderr
+            "--batch-size", "4", "--quiet", "--out", str(out)]
+    ok(cli(*args))
     summary = json.loads((out / "train.json").read_text())
     assert summary["steps"] == 2 and summary["request"]["lora"]["r"] == 4
     base, _ = load_model("tiny-xs", seed=0)
@@ -151,87 +156,89 @@ def test_train_cli_lora_tiny_resumes_and_solve_grades(tmp_path):
     up = "model.layers.0.mlp.up_proj.weight"
     assert not torch.equal(merged[q], base.state_dict()[q])  # adapted and merged
     assert torch.equal(merged[up], base.state_dict()[up])  # not a LoRA target
-    again = cli(*args)  # a finished run is not trained further
-    assert again.returncode == 0 and json.loads((out / "train.json").read_text()) == summary
-    changed = cli(*args[:-3], "--out", str(out), "--lr", "1e-3")
-    assert changed.returncode == 2 and "other settings" in changed.stderr
+    ok(cli(*args))  # a finished run is not trained further
+    assert json.loads((out / "train.json").read_text()) == summary
+    changed = cli(*args, "--lr", "1e-3")
+    assert isinstance(changed.exception, UsageError) and "other settings" in str(
+        changed.exception)
 
     preds = tmp_path / "preds.jsonl"
     solved = cli("solve", "--data", str(FIXTURES / "gsm8k" / "train_head.jsonl"), "--model",
                  str(out / "model"), "--max-new-tokens", "4", "--out", str(preds))
-    assert solved.returncode == 0, solved.stderr
+    ok(solved)
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == 5 and {"correct", "prediction", "reference"} <= set(rows[0])
-    assert "accuracy: " in solved.stdout and "backend=transformers" in solved.stdout
+    assert "accuracy: 0.0000 (0/5) backend=transformers" in solved.output
 
 
 def test_train_cli_lora_on_smollm2(tmp_path, smollm2):
     out = tmp_path / "run"
-    done = cli("train", "--data", str(FIXTURES / "gsm8k" / "train_head.jsonl"), "--model",
-               "smollm2-135m", "--lora", "--lr", "1e-3", "--max-steps", "1", "--batch-size", "2",
-               "--max-length", "96", "--out", str(out), "--quiet")
-    assert done.returncode == 0, done.stderr
+    ok(cli("train", "--data", str(FIXTURES / "gsm8k" / "train_head.jsonl"), "--model",
+           "smollm2-135m", "--lora", "--lr", "1e-3", "--max-steps", "2", "--batch-size", "2",
+           "--max-length", "96", "--out", str(out), "--quiet"))
     summary = json.loads((out / "train.json").read_text())
-    assert summary["steps"] == 1 and summary["loss_tokens"] > 0
+    assert summary["steps"] == 2 and summary["loss_tokens"] > 0
     model, tok = load_model(str(out / "model"))
     assert tok.chat_template == smollm2[1].chat_template
     w = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(model.state_dict()[w], smollm2[0].state_dict()[w])
 
 
-def test_cli_errors_and_configs(tmp_path):
-    bad = cli("train", "--data", str(tmp_path / "none.jsonl"), "--model", "tiny-xs",
-              "--out", str(tmp_path / "o"))
+def test_cli_errors_configs_and_gpu_check(tmp_path, monkeypatch, capsys):
+    bad = subprocess.run([sys.executable, "-m", "critiquelab.cli", "train", "--data",
+                          str(tmp_path / "none.jsonl"), "--model", "tiny-xs", "--out",
+                          str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
     zero = cli("train", "--data", str(MINI / "train.jsonl"), "--lora", "--lora-r", "0",
                "--model", "tiny-xs", "--out", str(tmp_path / "o"))
-    assert zero.returncode == 2 and "--lora-r" in zero.stderr
+    assert isinstance(zero.exception, UsageError) and "--lora-r" in str(zero.exception)
     listed = cli("configs")
-    paths = listed.stdout.split()
+    paths = listed.output.split()
     assert [Path(p).name for p in paths] == ["accelerate_ddp.yaml", "accelerate_fsdp.yaml",
                                              "accelerate_zero3.yaml"]
     from accelerate.commands.config.config_args import load_config_from_file
 
     kinds = [load_config_from_file(p).distributed_type.value for p in paths]
     assert kinds == ["MULTI_GPU", "FSDP", "DEEPSPEED"]
-    gpu = subprocess.run([sys.executable, "benchmarks/gpu_check.py"], capture_output=True,
-                         text=True, cwd=Path(__file__).parents[1], timeout=120)
-    assert gpu.returncode == 1 and "no CUDA GPU" in gpu.stderr
+    gpu_check = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"))
+    monkeypatch.setattr(sys, "argv", ["gpu_check.py"])
+    assert gpu_check["main"]() == 1 and "no CUDA GPU" in capsys.readouterr().err
 
 
 def test_gsm8k_splits_keep_test_problems_out_of_training():
     params = {"data": str(MINI), "data_seed": 7, "n_eval": 100, "n_critique_eval": 100,
               "critic": "gsm8k"}
-    state = gsm8k_setup(params)
-    tested = {question_hash(p.question) for p in state.test}
-    trained = {question_hash(c.question) for c in state.candidates}
+    state = gsm8k_exp.gsm8k_setup(params)
+    tested = {gsm8k_exp.question_hash(p.question) for p in state.test}
+    trained = {gsm8k_exp.question_hash(c.question) for c in state.candidates}
     assert len(tested) == 8 and len(trained) == 8 and not tested & trained
     assert set(state.critiques) == {c.key for c in state.candidates}
-    leaky = GSM8KState(state.gold + [state.test[0]], state.candidates, state.test,
+    leaky = gsm8k_exp.GSM8KState(state.gold + [state.test[0]], state.candidates, state.test,
                        state.critique_test, {})
     with pytest.raises(AssertionError, match="1 test problems"):
-        assert_no_leak(leaky)
+        gsm8k_exp.assert_no_leak(leaky)
 
 
-def test_gsm8k_experiment_runs_end_to_end(tmp_path):
+def test_gsm8k_experiment_runs_end_to_end(tmp_path, monkeypatch, smollm2):
     data = tmp_path / "gsm8k"
     shutil.copytree(MINI, data)
     out = tmp_path / "run"
-    done = cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--seeds", "2", "--model",
-               "tiny-xs", "--data", str(data), "--out", str(out), "--quiet")
-    assert done.returncode == 0, done.stderr
+    ok(cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--seeds", "1", "--data", str(data),
+           "--out", str(out), "--quiet"))
     results = json.loads((out / "results.json").read_text())
-    assert results["params"]["model"] == "tiny-xs"
+    assert results["params"]["model"] == "smollm2-135m"
     for arm in ("base", "sft-raw", "sft-verified", "sft-gold", "cft"):
         for metric in ("solve_accuracy", "format_rate", "critique_accuracy"):
             ci = results["arms"][arm][metric]["test"]
-            assert ci["ci95"][0] <= ci["mean"] <= ci["ci95"][1] and ci["n"] == 12
+            assert ci["ci95"][0] <= ci["mean"] <= ci["ci95"][1] and ci["n"] == 4
     budget = results["budget"]
-    assert budget["base"]["steps"] == 0 and all(budget[a]["tokens"] > 0 for a in
-                                                ("sft-raw", "sft-verified", "sft-gold", "cft"))
+    assert budget["base"]["steps"] == 0
+    assert all(budget[a]["steps"] > 0 for a in ("sft-raw", "sft-verified", "sft-gold", "cft"))
+    assert not list((out / "work").glob("*/train"))  # optimizer states are not kept
     assert (out / "report.html").is_file()
+    monkeypatch.delenv("CRITIQUELAB_GSM8K", raising=False)
     missing = cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--out", str(tmp_path / "m"))
-    assert missing.returncode == 2 and "needs GSM8K" in missing.stderr
-    wrong = cli("run", "cft-vs-sft", "--preset", "smoke", "--data", str(data),
-                "--out", str(tmp_path / "w"))
-    assert wrong.returncode == 2 and "no --data option" in wrong.stderr
+    assert "needs GSM8K" in str(missing.exception)
+    wrong = cli("run", "cft-vs-sft", "--preset", "smoke", "--data", str(data), "--out",
+                str(tmp_path / "w"))
+    assert "no --data option" in str(wrong.exception)

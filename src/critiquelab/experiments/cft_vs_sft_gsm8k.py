@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import cycle
@@ -37,11 +38,11 @@ SPLIT = "test"
 
 SMOKE = {
     "data": None,  # a GSM8K directory: train.jsonl, example_model_solutions.jsonl
-    "model": "smollm2-135m", "data_seed": 1234, "n_eval": 6, "n_critique_eval": 6,
+    "model": "smollm2-135m", "data_seed": 1234, "n_eval": 4, "n_critique_eval": 4,
     "critic": "gsm8k",  # or URL::MODEL of an OpenAI-compatible teacher
-    "finetune": {"token_budget": 1200, "learning_rate": 1e-5, "batch_size": 4, "max_length": 512,
-                 "lora": None},
-    "max_new_tokens": 48, "critique_max_new_tokens": 32, "batch_size": 8, "backend": "auto",
+    "finetune": {"token_budget": 800, "learning_rate": 1e-4, "batch_size": 2, "max_length": 512,
+                 "lora": {"r": 8, "alpha": 16}},  # LoRA: small checkpoints on a CPU
+    "max_new_tokens": 32, "critique_max_new_tokens": 16, "batch_size": 8, "backend": "auto",
 }
 DEFAULT = {
     **SMOKE,
@@ -224,6 +225,7 @@ class CftVsSftGsm8k(Experiment):
             budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
                       "steps": result.steps, "examples": len(records), "wall_s": result.wall_s}
             curves["train_loss"] = [list(pt) for pt in result.loss_curve]
+            shutil.rmtree(work / "train")  # the cell's result is what is kept, not its optimizer
         backend_name = choose_backend(p["backend"])
         model_path = None
         if backend_name == "vllm":
