@@ -40,15 +40,16 @@ SMOKE = {
     "data": None,  # a GSM8K directory: train.jsonl, example_model_solutions.jsonl
     "model": "smollm2-135m", "data_seed": 1234, "n_eval": 4, "n_critique_eval": 4,
     "critic": "gsm8k",  # or URL::MODEL of an OpenAI-compatible teacher
-    "finetune": {"token_budget": 800, "learning_rate": 1e-4, "batch_size": 2, "max_length": 512,
-                 "lora": {"r": 8, "alpha": 16}},  # LoRA: small checkpoints on a CPU
+    # LoRA keeps CPU checkpoints small; no warm-up, whose first step has a learning rate of 0
+    "finetune": {"token_budget": 800, "learning_rate": 1e-4, "batch_size": 1, "max_length": 512,
+                 "warmup_ratio": 0.0, "lora": {"r": 8, "alpha": 16}},
     "max_new_tokens": 32, "critique_max_new_tokens": 16, "batch_size": 8, "backend": "auto",
 }
 DEFAULT = {
     **SMOKE,
     "n_eval": 659, "n_critique_eval": 659,  # the whole held-out half of the 1,319 test problems
     "finetune": {"token_budget": 1_500_000, "learning_rate": 1e-5, "batch_size": 32,
-                 "max_length": 1024, "lora": None},
+                 "max_length": 1024, "warmup_ratio": 0.05, "lora": None},
     "max_new_tokens": 384, "critique_max_new_tokens": 384, "batch_size": 64,
 }
 
@@ -218,7 +219,8 @@ class CftVsSftGsm8k(Experiment):
                 f"{arm}:{seed}")))
             records = take_token_budget(rendered, tok, ft["token_budget"])
             cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
-                              batch_size=ft["batch_size"], max_length=ft["max_length"], seed=seed)
+                              batch_size=ft["batch_size"], max_length=ft["max_length"],
+                              warmup_ratio=ft["warmup_ratio"], seed=seed)
             peft = lora_config(**ft["lora"]) if ft["lora"] else None
             result = train(model, tok, records, cfg, work / "train", progress=ctx.progress,
                            peft_config=peft)
