@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import shutil
 import subprocess
 import sys
 import types
@@ -220,25 +219,29 @@ def test_gsm8k_splits_keep_test_problems_out_of_training():
 
 
 def test_gsm8k_experiment_runs_end_to_end(tmp_path, monkeypatch, smollm2):
-    data = tmp_path / "gsm8k"
-    shutil.copytree(MINI, data)
-    out = tmp_path / "run"
-    ok(cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--seeds", "1", "--data", str(data),
-           "--out", str(out), "--quiet"))
-    results = json.loads((out / "results.json").read_text())
+    from critiquelab.experiments import get_experiment
+    from critiquelab.experiments.runner import make_context, run_experiment
+
+    exp = get_experiment("cft-vs-sft-gsm8k")
+    finetune = {**exp.presets["smoke"]["finetune"], "token_budget": 300}
+    shrink = {"data": str(MINI), "n_eval": 2, "n_critique_eval": 2, "max_new_tokens": 8,
+              "critique_max_new_tokens": 4, "finetune": finetune}  # the smoke preset, smaller
+    results = run_experiment(exp, make_context(exp, "smoke", 1, tmp_path / "run", progress=False,
+                                               overrides=shrink))
     assert results["params"]["model"] == "smollm2-135m"
     for arm in ("base", "sft-raw", "sft-verified", "sft-gold", "cft"):
         for metric in ("solve_accuracy", "format_rate", "critique_accuracy"):
             ci = results["arms"][arm][metric]["test"]
-            assert ci["ci95"][0] <= ci["mean"] <= ci["ci95"][1] and ci["n"] == 4
+            assert ci["ci95"][0] <= ci["mean"] <= ci["ci95"][1] and ci["n"] == 2
     budget = results["budget"]
     assert budget["base"]["steps"] == 0
     assert all(budget[a]["steps"] > 0 for a in ("sft-raw", "sft-verified", "sft-gold", "cft"))
-    assert not list((out / "work").glob("*/train"))  # optimizer states are not kept
-    assert (out / "report.html").is_file()
+    assert not list((tmp_path / "run" / "work").glob("*/train"))  # no optimizer states kept
+    assert (tmp_path / "run" / "report.html").is_file()
     monkeypatch.delenv("CRITIQUELAB_GSM8K", raising=False)
-    missing = cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--out", str(tmp_path / "m"))
+    missing = cli("run", "cft-vs-sft-gsm8k", "--preset", "smoke", "--model", "tiny-xs",
+                  "--out", str(tmp_path / "m"))
     assert "needs GSM8K" in str(missing.exception)
-    wrong = cli("run", "cft-vs-sft", "--preset", "smoke", "--data", str(data), "--out",
+    wrong = cli("run", "cft-vs-sft", "--preset", "smoke", "--data", str(MINI), "--out",
                 str(tmp_path / "w"))
     assert "no --data option" in str(wrong.exception)

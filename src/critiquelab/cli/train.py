@@ -54,7 +54,9 @@ def train_cmd(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Fine-tune a model on a file of records (loss on completions only); rerun to resume."""
+    from critiquelab.training import TrainConfig
     from critiquelab.training.finetune import finetune_file
+    from critiquelab.training.lora import lora_config
 
     for name, value in (("--lr", lr), ("--epochs", epochs), ("--batch-size", batch_size),
                         ("--grad-accum", grad_accum), ("--max-length", max_length),
@@ -63,9 +65,6 @@ def train_cmd(
             raise UsageError(f"{name} must be positive, got {value}")
     if max_steps is not None and max_steps < 1:
         raise UsageError(f"--max-steps must be at least 1, got {max_steps}")
-    from critiquelab.training import TrainConfig
-    from critiquelab.training.lora import lora_config
-
     config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps,
                          batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
                          seed=seed, save_steps=save_steps, precision=precision,
@@ -102,8 +101,8 @@ def solve(
     from critiquelab.evaluation.scoring import score
     from critiquelab.models.chat import chat_prompt
 
-    if max_new_tokens < 1 or batch_size < 1:
-        raise UsageError("--max-new-tokens and --batch-size must be at least 1")
+    if max_new_tokens < 1 or batch_size < 1 or (limit is not None and limit < 0):
+        raise UsageError("--max-new-tokens and --batch-size must be at least 1, --limit >= 0")
     if temperature < 0 or not 0 < top_p <= 1:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     problems = load_problems(data, split)[:limit]
