@@ -121,6 +121,18 @@ def test_resume_continues_the_step_count(tmp_path):
     assert len(list(tmp_path.glob("checkpoint-*"))) <= 2
 
 
+def test_a_finished_run_called_again_trains_no_more(tmp_path):
+    records = [{"prompt": f"Q{i}: ", "completion": f"{i}{i}\n"} for i in range(16)]
+    trained, _, first = _train(records, tmp_path, max_steps=2, save_steps=2)
+    again, _, second = _train(records, tmp_path, max_steps=2, save_steps=2)
+    assert second.steps == 2 and last_checkpoint(tmp_path).name == "checkpoint-2"
+    assert (second.tokens, second.loss_curve) == (first.tokens, first.loss_curve)
+    want = trained.state_dict()
+    assert all(torch.equal(want[k], v) for k, v in again.state_dict().items())
+    third = _train(records, tmp_path / "e", epochs=1, save_steps=100)[2]
+    assert _train(records, tmp_path / "e", epochs=1, save_steps=100)[2].steps == third.steps
+
+
 def test_generate_is_deterministic_and_cuts_at_stop():
     model, tok = load_model("tiny-xs", seed=5)
     prompts = ["Q: 1+1?\n", "a much longer prompt than the others\n", "x"]

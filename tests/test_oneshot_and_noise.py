@@ -37,7 +37,7 @@ def assert_cis(res: dict, arms, metric: str = "solve_accuracy") -> None:
 def test_oneshot_cft_smoke(tmp_path, cache):
     res = run("oneshot-cft", tmp_path / "run", cache, seeds=2)
     opts = res["params"]["oneshot"]
-    trained = ("sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen")
+    trained = ("sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen", "rlvr-1shot")
     assert_cis(res, ("base", *trained))
     checkpoints = [*range(opts["eval_every"], opts["steps"], opts["eval_every"]), opts["steps"]]
     for arm in trained:
@@ -47,6 +47,12 @@ def test_oneshot_cft_smoke(tmp_path, cache):
             assert [pt[0] for pt in curve] == checkpoints
     assert res["budget"]["sft-full"]["examples"] == opts["steps"] * opts["batch_size"]
     assert res["budget"]["sft-1shot"]["epochs"] > 1 and res["budget"]["cft-1shot"]["epochs"] > 1
+    rl = opts["rlvr"]
+    for curve in res["curves"]["rlvr-1shot"]["reward"]:  # one logged reward per GRPO step
+        assert [pt[0] for pt in curve] == list(range(1, opts["steps"] + 1))
+    assert res["budget"]["rlvr-1shot"]["examples"] == 1
+    assert res["budget"]["rlvr-1shot"]["tokens"] > opts["steps"] * rl["batch_size"]
+    assert any("rlvr-1shot" in c for c in res["conclusions"])
 
     runs = res["extra"]["cft-1shot"]
     assert runs[0]["seed_problem"] != runs[1]["seed_problem"]  # seed k uses seed problem k

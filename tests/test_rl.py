@@ -80,6 +80,10 @@ def test_grpo_step_changes_weights_and_logs_reward(tmp_path):
     assert result.tokens > 0 and result.accuracy_curve == []
     assert model.generation_config.eos_token_id == eos  # stop tokens undone afterwards
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    fresh = build_tiny_model("tiny-xs", tok, seed=0)  # a finished run, called again
+    again = train_rl(fresh, tok, [{"prompt": "Q: 1 + 1?\n"}], [ones], cfg, tmp_path)
+    assert again.steps == 1 and len(seen) == 8 and again.reward_curve == result.reward_curve
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in fresh.state_dict().items())
 
 
 def test_rl_config_errors(tmp_path):

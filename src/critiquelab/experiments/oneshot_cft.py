@@ -5,7 +5,9 @@ gets candidate solutions from the base at several temperatures and from the erro
 and critiques from several teachers; critiques with a wrong verdict are dropped. Every trained
 arm takes the same number of optimizer steps (many epochs over one-shot data), is scored on
 the validation split every `eval_every` steps, and keeps its best checkpoint; test splits are
-scored once, at the end. Cell seed k uses seed problem k mod `seed_problems`.
+scored once, at the end. `rlvr-1shot` is the RL yardstick: GRPO on the seed problem alone,
+rewarded by the world's verifier, for as many optimizer steps. Cell seed k uses seed problem
+k mod `seed_problems`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.reporting.report import describe_difference
 from critiquelab.training import TrainConfig, train
+from critiquelab.training.rl import RLConfig, train_rlvr
 from critiquelab.worlds import Problem
 
 
@@ -64,10 +67,14 @@ def _preset(name: str, **oneshot) -> dict:
         "critics": ("exact/steps", "exact/terse", "exact/explained", "noisy-0.2-s1/steps",
                     "noisy-0.2-s2/terse"),
         "learning_rate": base["finetune"]["learning_rate"],
-        "batch_size": base["finetune"]["batch_size"], **oneshot}}
+        "batch_size": base["finetune"]["batch_size"],
+        "rlvr": {"learning_rate": 1e-4, "batch_size": 16, "num_generations": 8,
+                 "max_completion_length": 160, "temperature": 1.0}, **oneshot}}
 
 
-SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=8)
+SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=8,
+                rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 4,
+                      "max_completion_length": 48, "temperature": 1.0})
 DEFAULT = _preset("default", steps=48, eval_every=16)
 
 
@@ -98,6 +105,22 @@ def sft_chunks(model, tokenizer, records: list[dict], opts: dict, seed: int,
         r = train(model, tokenizer, records, cfg, work)
         return Trained(r.steps, r.tokens, r.loss_tokens, r.wall_s,
                        [list(pt) for pt in r.loss_curve])
+    return train_to
+
+
+def rlvr_chunks(model, tokenizer, chain: ChainState, problem: Problem, opts: dict, seed: int,
+                work: Path) -> ChunkTrainer:
+    """RLVR (GRPO) on one problem in chunks, each resuming from the last checkpoint; the curve
+    is the mean verifier reward per step."""
+    rl = opts["rlvr"]
+
+    def train_to(step: int) -> Trained:
+        cfg = RLConfig(learning_rate=rl["learning_rate"], max_steps=step,
+                       batch_size=rl["batch_size"], num_generations=rl["num_generations"],
+                       max_completion_length=rl["max_completion_length"],
+                       temperature=rl["temperature"], save_steps=opts["eval_every"], seed=seed)
+        r = train_rlvr(model, tokenizer, chain.world, [problem], chain.fmt, cfg, work)
+        return Trained(r.steps, r.tokens, 0, r.wall_s, [list(pt) for pt in r.reward_curve])
     return train_to
 
 
@@ -137,7 +160,7 @@ class OneShotCft(Experiment):
     question = ("Does fine-tuning on critiques of many candidate solutions to one problem teach "
                 "a model to solve better than imitating that problem's correct solutions, or "
                 "than imitating a full training set for as many steps?")
-    arms = ("base", "sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen")
+    arms = ("base", "sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen", "rlvr-1shot")
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate")
     splits = ("id", "ood")
@@ -157,12 +180,13 @@ class OneShotCft(Experiment):
                                     "wall_s": 0.0}
         curves, extra = {}, {"seed_problem": problem.text}
         if arm != "base":
-            build, data_s = (None, 0.0) if arm == "sft-full" else self.build(
+            build, data_s = (None, 0.0) if arm in ("sft-full", "rlvr-1shot") else self.build(
                 ctx, state, problem, seed, model, tok, _which(arm))
-            records = self.records(ctx, state, arm, seed, build)
+            records = [] if arm == "rlvr-1shot" else self.records(ctx, state, arm, seed, build)
             work = ctx.work_dir(f"{arm}__seed{seed}")
             shutil.rmtree(work)  # a rerun of this cell starts clean
-            train_to = self.chunk_trainer(arm, model, tok, records, opts, seed, work)
+            train_to = self.chunk_trainer(state, arm, problem, model, tok, records, opts, seed,
+                                          work)
             val = state.chain.splits["validation"]
             sel = select_on_validation(
                 model, train_to, opts["steps"], opts["eval_every"],
@@ -170,11 +194,14 @@ class OneShotCft(Experiment):
                                            p["max_new_tokens"]).scores["solve_accuracy"]))
             shutil.rmtree(work, ignore_errors=True)
             r = sel.result
+            examples = len(records) or 1  # RLVR trains on the seed problem alone
             budget = {"tokens": r.tokens, "loss_tokens": r.loss_tokens, "steps": r.steps,
-                      "examples": len(records), "epochs": r.steps * opts["batch_size"]
-                      / len(records), "best_step": sel.best_step, "wall_s": sel.train_s,
+                      "examples": examples, "best_step": sel.best_step, "wall_s": sel.train_s,
                       "select_s": sel.select_s, "data_s": data_s}
-            curves = {"train_loss": r.curve, "validation_accuracy": sel.curve}
+            if records:
+                budget["epochs"] = r.steps * opts["batch_size"] / len(records)
+            curve_name = "reward" if arm == "rlvr-1shot" else "train_loss"
+            curves = {curve_name: r.curve, "validation_accuracy": sel.curve}
             if build is not None:
                 extra["data"] = build.summary()
         scores, groups = evaluate(state.chain, model, tok, p, critique=False)
@@ -225,16 +252,16 @@ class OneShotCft(Experiment):
         state.builds[key] = build, time.perf_counter() - start
         return state.builds[key]
 
-    def chunk_trainer(self, arm: str, model, tok, records: list[dict], opts: dict, seed: int,
-                      work: Path) -> ChunkTrainer:
-        """How an arm trains up to a step. Every arm here is SFT on its records; an RL arm
-        (e.g. `rlvr-1shot`: training.rl on the seed problem's prompt, resuming from `work`)
-        returns its own trainer here, reporting a `Trained`."""
+    def chunk_trainer(self, state: OneShotState, arm: str, problem: Problem, model, tok,
+                      records: list[dict], opts: dict, seed: int, work: Path) -> ChunkTrainer:
+        """How an arm trains up to a step: RLVR on the seed problem, or SFT on its records."""
+        if arm == "rlvr-1shot":
+            return rlvr_chunks(model, tok, state.chain, problem, opts, seed, work)
         return sft_chunks(model, tok, records, opts, seed, work)
 
     def conclusions(self, results: dict) -> list[str]:
         out = []
-        for other in ("sft-1shot", "sft-full", "base", "cft-1shot-1gen"):
+        for other in ("sft-1shot", "sft-full", "base", "cft-1shot-1gen", "rlvr-1shot"):
             for sp in self.splits:
                 out.append(describe_difference(paired(results, "cft-1shot", other, sp)))
         seeds_of = results["extra"]["cft-1shot"]
@@ -261,8 +288,9 @@ class OneShotCft(Experiment):
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
         from critiquelab.reporting.lines import step_curves
 
-        made = step_curves(results, "validation_accuracy", out_dir, "validation solve accuracy")
-        return [made] if made else []
+        made = [step_curves(results, "validation_accuracy", out_dir, "validation solve accuracy"),
+                step_curves(results, "reward", out_dir, "rlvr-1shot mean reward")]
+        return [m for m in made if m]
 
 
 def paired(results: dict, arm: str, other: str, split: str) -> dict:

@@ -15,8 +15,8 @@ from pathlib import Path
 import datasets
 import torch
 from peft import PeftConfig
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.trainer_callback import PrinterCallback
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers.trainer_callback import PrinterCallback, TrainerState
 from trl import SFTConfig, SFTTrainer
 
 from critiquelab.errors import UsageError
@@ -201,7 +201,10 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
             before = json.loads((resume / COUNTS_FILE).read_text())
         trainer.counts = dict(before)
         start = time.perf_counter()
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if resume is not None and is_finished(trainer, resume):
+            restore(trainer, resume)  # Trainer itself would run one more step
+        else:
+            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         wall = time.perf_counter() - start  # the last step is always checkpointed
         if peft_config is not None and not (trainer.is_deepspeed_enabled
                                             or trainer.is_fsdp_enabled):
@@ -211,3 +214,16 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
     return TrainResult(steps=trainer.state.global_step, tokens=trainer.counts["tokens"],
                        loss_tokens=trainer.counts["loss_tokens"], loss_curve=curve, wall_s=wall,
                        tokens_per_s=done / wall if wall > 0 else 0.0)
+
+
+def is_finished(trainer: Trainer, checkpoint: Path) -> bool:
+    """Whether `checkpoint` already holds every step this run would take."""
+    target = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
+    state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    return state.global_step >= target
+
+
+def restore(trainer: Trainer, checkpoint: Path) -> None:
+    """Load a finished run's weights and state into `trainer` instead of training."""
+    trainer._load_from_checkpoint(str(checkpoint))
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
