@@ -68,7 +68,9 @@ def trl_defaults(steps: int, batch: int) -> float:
         return trainer._total_train_tokens / (time.perf_counter() - start)
 
 
-def generation(precision: str, threads: int, prompts: int = 128, new_tokens: int = 128) -> float:
+def generation(precision: str, threads: int, prompts: int = 128, new_tokens: int = 128,
+               samples: int = 1, static_cache: bool = True) -> float:
+    """New tokens per second: greedy, or `samples` per prompt at temperature 1."""
     from critiquelab.models.generate import HFBackend
 
     tok = build_char_tokenizer()
@@ -79,11 +81,13 @@ def generation(precision: str, threads: int, prompts: int = 128, new_tokens: int
     try:
         generate(model, tok, qs[:4], 4)  # warm-up
         start = time.perf_counter()
-        outs = HFBackend(model, tok, precision).generate(qs, new_tokens, batch_size=64)
+        backend = HFBackend(model, tok, precision, static_cache=static_cache)
+        outs = backend.generate(qs[:prompts // samples], new_tokens, batch_size=64, n=samples,
+                                temperature=1.0 if samples > 1 else 0.0)
         wall = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
-    return sum(len(tok(o[0], add_special_tokens=False)["input_ids"]) for o in outs) / wall
+    return sum(len(tok(x, add_special_tokens=False)["input_ids"]) for o in outs for x in o) / wall
 
 
 def main() -> None:
@@ -104,6 +108,10 @@ def main() -> None:
         "generate greedy b64, fp32, 2 threads": lambda: gen("fp32", 2),
         "generate greedy b64, bf16, 2 threads": lambda: gen("bf16", 2),
         "generate greedy b64, fp32, 1 thread": lambda: gen("fp32", 1),
+        "sample x8 b64, static cache, 2 threads": lambda: generation(
+            "fp32", 2, a.prompts, a.new_tokens, samples=8),
+        "sample x8 b64, dynamic cache, 2 threads": lambda: generation(
+            "fp32", 2, a.prompts, a.new_tokens, samples=8, static_cache=False),
     }
     print(f"{PRESET}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -42,10 +42,11 @@ SMOKE = {
                    "from_base": True,
                    "token_budget": CftVsSft.presets["smoke"]["finetune"]["token_budget"]},
 }
-DEFAULT = {  # training tokens per iteration: about two passes over what 96 x 4 samples keep
+DEFAULT = {  # training tokens per iteration: about two passes over what 64 x 4 samples keep
     **CftVsSft.presets["default"],
-    "self_train": {**SMOKE["self_train"], "n_problems": 96, "iterations": 3,
-                   "eval_problems": 12, "token_budget": 60_000},
+    "max_new_tokens": 160,  # the longest gold solution (ood) has 141 characters
+    "self_train": {**SMOKE["self_train"], "n_problems": 64, "iterations": 3,
+                   "eval_problems": 8, "token_budget": 40_000},
 }
 
 

@@ -41,12 +41,13 @@ SMOKE = _preset(
         "temperature": 1.0, "max_completion_length": 48, "format_bonus": 0.0},
     srl={"max_completion_length": 24},
     passk={"n": K, "problems": 8, "temperature": 1.0})
-DEFAULT = _preset(
+DEFAULT = {**_preset(
     "default",
-    rl={"steps": 30, "batch_size": 32, "num_generations": 8, "learning_rate": 1e-4,
-        "beta": 0.0, "temperature": 1.0, "max_completion_length": 200, "format_bonus": 0.0},
+    rl={"steps": 20, "batch_size": 32, "num_generations": 8, "learning_rate": 1e-4,
+        "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
     srl={"max_completion_length": 40},
-    passk={"n": 2 * K, "problems": 60, "temperature": 1.0})
+    passk={"n": K, "problems": 40, "temperature": 1.0}),
+    "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
 
 PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
              "sft-then-rlvr": "sft -> rlvr", "srl-then-rlvr": "srl -> rlvr",

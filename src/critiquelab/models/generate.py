@@ -27,8 +27,9 @@ class HFBackend:
     """`model.generate` with a KV cache; prompts are length-sorted and left-padded per batch."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", static_cache: bool = True):
         self.model, self.tokenizer, self.precision = model, tokenizer, precision
+        self.static_cache = static_cache  # when sampling on a CPU
 
     def generate(self, prompts: list[str], max_new_tokens: int, *, n: int = 1,
                  temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
@@ -60,6 +61,10 @@ class HFBackend:
         sample = temperature > 0
         kwargs = {"do_sample": True, "temperature": temperature, "top_p": top_p,
                   "top_k": None} if sample else {"do_sample": False}
+        if sample and self.static_cache and self.model.device.type == "cpu":
+            # Samples run long; growing a dynamic cache (torch.cat per step) then dominates on
+            # a CPU. A static cache samples faster (docs/PERFORMANCE.md, Generation).
+            kwargs["cache_implementation"] = "static"
         if stop:
             kwargs.update(stop_strings=stop, tokenizer=tok)
         with torch.inference_mode(), autocast_context(self.model.device, self.precision):
