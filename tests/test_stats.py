@@ -38,3 +38,15 @@ def test_paired_difference_detects_a_real_gap():
 def test_misaligned_items_are_refused():
     with pytest.raises(ValueError):
         bootstrap_ci([[1.0, 0.0], [1.0]])
+
+
+def test_floor_sentence_only_when_every_arm_is_at_the_floor():
+    from critiquelab.reporting.report import floor_sentence
+
+    def results(*means):
+        return {"arms": {f"a{i}": {"solve_accuracy": {"id": {"mean": m, "ci95": [m, m]}}}
+                         for i, m in enumerate(means)}}
+
+    assert "Floor effect" in floor_sentence(results(0.0, 0.01))
+    assert floor_sentence(results(0.0, 0.05)) is None
+    assert floor_sentence(results(0.0), metric="format_rate") is None

@@ -84,7 +84,8 @@ class CftVsSft(Experiment):
             budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
                       "steps": result.steps, "examples": len(records), "wall_s": result.wall_s}
             curves["train_loss"] = [list(p) for p in result.loss_curve]
-        scores, groups = evaluate(state, model, tok, ctx.params)
+        scores, groups = evaluate(state, model, tok, ctx.params,
+                                  critique="critique_accuracy" in self.metrics)
         return CellResult(scores, budget, groups, curves)
 
     def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int, tok) -> list[dict]:

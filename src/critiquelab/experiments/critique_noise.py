@@ -55,6 +55,7 @@ class CritiqueNoise(CftVsSft):
     arms = (*(f"{PREFIX}{p}" for p in NOISE_LEVELS), "sft-gold", "sft-raw")
     presets = {"smoke": CftVsSft.presets["smoke"],
                "default": _half_budget(CftVsSft.presets["default"])}
+    metrics = ("solve_accuracy", "format_rate")  # no critique metrics: they cost most of a cell
     baseline = "sft-gold"
     seed_invariant_arms = ()
 

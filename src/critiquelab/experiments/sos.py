@@ -20,7 +20,7 @@ from critiquelab.experiments import register_experiment
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.reporting.report import describe_difference
+from critiquelab.reporting.report import describe_difference, floor_sentence
 from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem, get_world
 from critiquelab.worlds.countdown.search import STRATEGIES, optimal_trace, search
@@ -177,6 +177,9 @@ class StreamOfSearch(Experiment):
     def conclusions(self, results: dict) -> list[str]:
         out = [describe_difference(c) for c in results["comparisons"]
                if c["metric"] in ("solve_accuracy", "beyond_heuristics")]
+        floor = floor_sentence(results)
+        if floor:
+            out.append(floor + " For Countdown that is `--preset full`, sized for a GPU.")
         first = results["extra"][self.baseline][0]
         for sp in SPLITS:
             out.append(f"On {sp}, {100 * first['heuristic_any'][sp]:.1f}% of test problems are "

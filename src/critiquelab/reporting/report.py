@@ -34,6 +34,17 @@ def describe_difference(c: dict) -> str:
             f"{100 * c['mean']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], {verdict}.")
 
 
+def floor_sentence(results: dict, metric: str = "solve_accuracy", floor: float = 0.02
+                   ) -> str | None:
+    """A warning when every arm scores under `floor` on every split: differences then mean
+    nothing, whatever their CIs say."""
+    cells = [c for arm in results["arms"].values() for c in arm.get(metric, {}).values()]
+    if not cells or max(c["mean"] for c in cells) >= floor:
+        return None
+    return (f"Floor effect: no arm reaches {100 * floor:.0f}% {metric} on any split, so this "
+            f"run cannot tell the arms apart; a larger preset is needed to test the claim.")
+
+
 def metric_tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """(metric, header, rows) for each metric: arms as rows, splits as columns."""
     tables = []
