@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--prompts", type=int, default=128, help="generation prompts")
     ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--only", default="", help="run only the cases whose name contains this")
     a = ap.parse_args()
     def gen(precision: str, threads: int) -> float:
         return generation(precision, threads, a.prompts, a.new_tokens)
@@ -113,6 +114,7 @@ def main() -> None:
         "sample x8 b64, dynamic cache, 2 threads": lambda: generation(
             "fp32", 2, a.prompts, a.new_tokens, samples=8, static_cache=False),
     }
+    cases = {k: v for k, v in cases.items() if a.only in k}
     print(f"{PRESET}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}")
     runs: dict[str, list[float]] = {k: [] for k in cases}
