@@ -41,7 +41,7 @@ SMOKE = {**CftVsSft.presets["smoke"],
          "tuning": {"examples": 160, "learning_rate": 1e-3, "batch_size": 16},
          "answer_tokens": 8}
 DEFAULT = {**CftVsSft.presets["default"],
-           "tuning": {"examples": 4000, "learning_rate": 1e-3, "batch_size": 32},
+           "tuning": {"examples": 2500, "learning_rate": 1e-3, "batch_size": 32},
            "answer_tokens": 8}
 
 
