@@ -26,7 +26,7 @@ from critiquelab.errors import UsageError
 from critiquelab.evaluation.grading import extract_answer, grade
 from critiquelab.models.quiet import quiet
 from critiquelab.training.precision import PRECISIONS, autocast_dtype
-from critiquelab.training.sft import is_finished, last_checkpoint, restore
+from critiquelab.training.sft import last_checkpoint, train_or_restore
 from critiquelab.worlds.base import Problem, World
 
 RewardFunc = Callable[..., list[float]]
@@ -269,10 +269,7 @@ def train_rl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts
             trainer.remove_callback(PrinterCallback)
         resume = last_checkpoint(output_dir)
         start = time.perf_counter()
-        if resume is not None and is_finished(trainer, resume):
-            restore(trainer, resume)
-        else:
-            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        train_or_restore(trainer, resume)
         wall = time.perf_counter() - start
     history = trainer.state.log_history
     names = list(trainer.reward_func_names)

@@ -201,10 +201,7 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
             before = json.loads((resume / COUNTS_FILE).read_text())
         trainer.counts = dict(before)
         start = time.perf_counter()
-        if resume is not None and is_finished(trainer, resume):
-            restore(trainer, resume)  # Trainer itself would run one more step
-        else:
-            trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        train_or_restore(trainer, resume)
         wall = time.perf_counter() - start  # the last step is always checkpointed
         if peft_config is not None and not (trainer.is_deepspeed_enabled
                                             or trainer.is_fsdp_enabled):
@@ -216,14 +213,15 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
                        tokens_per_s=done / wall if wall > 0 else 0.0)
 
 
-def is_finished(trainer: Trainer, checkpoint: Path) -> bool:
-    """Whether `checkpoint` already holds every step this run would take."""
-    target = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
-    state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
-    return state.global_step >= target
-
-
-def restore(trainer: Trainer, checkpoint: Path) -> None:
-    """Load a finished run's weights and state into `trainer` instead of training."""
-    trainer._load_from_checkpoint(str(checkpoint))
-    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+def train_or_restore(trainer: Trainer, checkpoint: Path | None) -> None:
+    """Train, resuming from `checkpoint`; a checkpoint that already holds every step this run
+    would take is loaded instead (Trainer itself would run one more step)."""
+    if checkpoint is not None:
+        state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+        args = trainer.args
+        if state.global_step >= trainer.set_initial_training_values(
+                args, trainer.get_train_dataloader())[-1]:
+            trainer._load_from_checkpoint(str(checkpoint))
+            trainer.state = state
+            return
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
