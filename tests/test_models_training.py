@@ -53,7 +53,7 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path):
     save_model(model, tok, tmp_path / "m")
     save_model(model, tok, tmp_path / "m")  # replacing an existing directory works too
     loaded, tok2 = load_model(str(tmp_path / "m"))
-    x = tok2(["Q: 12+30?\n"], return_tensors="pt")
+    x = tok2(["Q: 12+30?\n"], return_tensors="pt").to(model.device)
     with torch.no_grad():
         assert torch.equal(model(**x).logits, loaded(**x).logits)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temp dirs left behind
