@@ -75,7 +75,7 @@ def _preset(name: str, **oneshot) -> dict:
 SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=8,
                 rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 4,
                       "max_completion_length": 48, "temperature": 1.0})
-DEFAULT = _preset("default", steps=48, eval_every=16, batch_size=16,  # fits 10 min on 2 cores
+DEFAULT = _preset("default", steps=32, eval_every=16, batch_size=16,  # fits 10 min on 2 cores
                   rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 8,
                         "max_completion_length": 160, "temperature": 1.0})
 

@@ -46,7 +46,7 @@ DEFAULT = {**_preset(  # sized to fit 10 minutes on 2 cores (docs/experiments/se
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 1e-4,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
     srl={"max_completion_length": 40},
-    passk={"n": K, "problems": 20, "temperature": 1.0}),
+    passk={"n": K, "problems": 10, "temperature": 1.0}),
     "finetune": {**CftVsSft.presets["default"]["finetune"], "token_budget": 75_000},
     "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
 
