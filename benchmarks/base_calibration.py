@@ -14,17 +14,14 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
 
-from critiquelab.critics.base import ExactCritic
-from critiquelab.data.builders import pretrain_corpus
 from critiquelab.data.formats import COMPACT
 from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments import get_experiment
-from critiquelab.experiments.chain_common import chain_splits
+from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
 from critiquelab.experiments.runner import make_context
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
@@ -45,11 +42,10 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="calib-"))
     ctx = make_context(get_experiment("cft-vs-sft"), "default", 1, work, None, progress=False)
-    p = dict(ctx.params, n_pretrain=args.n_pretrain)
+    p = {**ctx.params, "n_pretrain": args.n_pretrain,
+         "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
     world, splits = chain_splits(p)
-    rng = random.Random(f"pretrain:{p['data_seed']}")
-    docs = pretrain_corpus(world, splits["pretrain"], COMPACT, rng, ExactCritic(world),
-                           args.error_rate, p["pretrain"]["critique_share"])
+    docs = pretrain_documents(world, splits["pretrain"], p)
     model, tok = load_model(args.model, seed=p["data_seed"])
     val = splits["validation"][:args.n_validation]
     start = time.time()

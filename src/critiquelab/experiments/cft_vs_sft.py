@@ -58,6 +58,13 @@ FULL = {
 }
 
 
+def half_budget(preset: dict) -> dict:
+    """A preset at half its fine-tuning tokens, for experiments with more trained arms or stages
+    that must fit the same time."""
+    ft = preset["finetune"]
+    return {**preset, "finetune": {**ft, "token_budget": ft["token_budget"] // 2}}
+
+
 @register_experiment
 class CftVsSft(Experiment):
     name = "cft-vs-sft"

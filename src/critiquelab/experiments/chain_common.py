@@ -63,6 +63,14 @@ def make_candidates(world: World, problems: list[Problem], rng: random.Random,
     return out
 
 
+def pretrain_documents(world: World, problems: list[Problem], params: dict) -> list[dict]:
+    """Stage 0's seeded corpus: flawed and correct solutions plus critique text."""
+    pre = params["pretrain"]
+    rng = random.Random(f"pretrain:{params['data_seed']}")
+    return pretrain_corpus(world, problems, COMPACT, rng, ExactCritic(world), pre["error_rate"],
+                           pre["critique_share"])
+
+
 def pretrained_base(world: World, problems: list[Problem], ctx: RunContext) -> Path:
     """Stage 0: pretrain a tiny model on mixed-quality solutions and some critique text.
     Cached under the cache dir by the hash of everything that shapes it."""
@@ -75,9 +83,7 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext) -> P
         return path
     console.log(f"pretraining base model {p['model']} (cached as {path.name})")
     model, tok = load_model(p["model"], seed=p["data_seed"])
-    rng = random.Random(f"pretrain:{p['data_seed']}")
-    docs = pretrain_corpus(world, problems, COMPACT, rng, ExactCritic(world),
-                           pre["error_rate"], pre["critique_share"])
+    docs = pretrain_documents(world, problems, p)
     work = ctx.cache_dir / "bases" / f".work-{key}"
     result = train(model, tok, docs, TrainConfig(**pre["train"]), work, progress=ctx.progress)
     save_model(model, tok, path)

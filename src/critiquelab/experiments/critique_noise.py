@@ -17,7 +17,7 @@ from pathlib import Path
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
 from critiquelab.data.builders import cft_records, take_token_budget
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
+from critiquelab.experiments.cft_vs_sft import CftVsSft, half_budget
 from critiquelab.experiments.chain_common import ChainState
 from critiquelab.experiments.spec import CellResult, RunContext
 from critiquelab.reporting.report import describe_difference
@@ -28,12 +28,6 @@ PREFIX = "cft-noise-"
 
 def noise_of(arm: str) -> float:
     return float(arm.removeprefix(PREFIX))
-
-
-def _half_budget(preset: dict) -> dict:
-    """cft-vs-sft's preset at half its fine-tuning tokens: 7 trained arms, not 4, in one run."""
-    ft = preset["finetune"]
-    return {**preset, "finetune": {**ft, "token_budget": ft["token_budget"] // 2}}
 
 
 def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict
@@ -54,7 +48,7 @@ class CritiqueNoise(CftVsSft):
                 "token budget?")
     arms = (*(f"{PREFIX}{p}" for p in NOISE_LEVELS), "sft-gold", "sft-raw")
     presets = {"smoke": CftVsSft.presets["smoke"],
-               "default": _half_budget(CftVsSft.presets["default"])}
+               "default": half_budget(CftVsSft.presets["default"])}  # 7 trained arms
     metrics = ("solve_accuracy", "format_rate")  # no critique metrics: they cost most of a cell
     baseline = "sft-gold"
     seed_invariant_arms = ()

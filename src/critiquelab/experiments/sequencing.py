@@ -15,7 +15,7 @@ from critiquelab.data.formats import PromptFormat
 from critiquelab.evaluation.diversity import sample_scores
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
+from critiquelab.experiments.cft_vs_sft import CftVsSft, half_budget
 from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
@@ -30,24 +30,23 @@ from critiquelab.worlds import Problem, World
 K = 8  # pass@k
 
 
-def _preset(name: str, rl: dict, srl: dict, passk: dict) -> dict:
-    """cft-vs-sft's preset (same world, splits, cached base and SFT token budget) plus RL."""
-    return {**CftVsSft.presets[name], "rl": rl, "srl": {**rl, **srl}, "passk": passk}
+def _preset(base: dict, rl: dict, srl: dict, passk: dict) -> dict:
+    """A cft-vs-sft preset (same world, splits and cached base) plus RL."""
+    return {**base, "rl": rl, "srl": {**rl, **srl}, "passk": passk}
 
 
 SMOKE = _preset(
-    "smoke",
+    CftVsSft.presets["smoke"],
     rl={"steps": 2, "batch_size": 16, "num_generations": 8, "learning_rate": 2e-4, "beta": 0.0,
         "temperature": 1.0, "max_completion_length": 48, "format_bonus": 0.0},
     srl={"max_completion_length": 24},
     passk={"n": K, "problems": 8, "temperature": 1.0})
 DEFAULT = {**_preset(  # sized to fit 10 minutes on 2 cores (docs/experiments/sequencing.md)
-    "default",
+    half_budget(CftVsSft.presets["default"]),
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 1e-4,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
     srl={"max_completion_length": 40},
     passk={"n": K, "problems": 10, "temperature": 1.0}),
-    "finetune": {**CftVsSft.presets["default"]["finetune"], "token_budget": 75_000},
     "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
 
 PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
