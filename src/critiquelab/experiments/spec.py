@@ -42,6 +42,10 @@ class RunContext:
     out_dir: Path
     cache_dir: Path
     progress: bool = True
+    report_to: str = "none"  # none | tensorboard | wandb | trackio, passed to every trainer
+    workers: int = 1  # cells computed in parallel processes (executor "local")
+    executor: str = "local"  # local | ray | slurm: where cells run
+    verbose: bool = False  # library logging at info level instead of warning
 
     def work_dir(self, *parts: str) -> Path:
         path = self.out_dir.joinpath("work", *parts)

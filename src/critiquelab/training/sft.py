@@ -43,6 +43,8 @@ class TrainConfig:
     save_steps: int = 500
     logging_steps: int = 10
     precision: str = "auto"  # "auto" | "bf16" | "fp32"
+    report_to: str = "none"  # none | tensorboard | wandb | trackio
+    run_name: str | None = None  # the tracked run's name, e.g. "<experiment>/<arm>/seed<k>"
 
 
 @dataclass
