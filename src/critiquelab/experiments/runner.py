@@ -47,24 +47,49 @@ def _check_manifest(exp: Experiment, ctx: RunContext) -> None:
     atomic_write_json(path, manifest)
 
 
+def cell_path(ctx: RunContext, arm: str, seed: int) -> Path:
+    return ctx.out_dir / "cells" / f"{arm}__seed{seed}.json"
+
+
+_STATES: dict[tuple[str, str], object] = {}
+
+
+def shared_state(exp: Experiment, ctx: RunContext) -> object:
+    """exp.setup(ctx), once per process and run directory (worker processes call it too)."""
+    key = (exp.name, str(ctx.out_dir))
+    if key not in _STATES:
+        _STATES[key] = exp.setup(ctx)
+    return _STATES[key]
+
+
+def compute_cell(experiment: Experiment | str, ctx: RunContext, arm: str, seed: int) -> None:
+    """Train and evaluate one cell and store it atomically; the unit every executor runs.
+    Top-level and callable by name, so a worker process, Ray or SLURM can run it."""
+    from critiquelab.experiments import get_experiment
+
+    exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
+    state = shared_state(exp, ctx)
+    console.log(f"[bold]{exp.name}[/]: arm [cyan]{arm}[/], seed {seed}")
+    atomic_write_json(cell_path(ctx, arm, seed), exp.run_cell(ctx, state, arm, seed).to_dict())
+
+
 def run_experiment(exp: Experiment, ctx: RunContext) -> dict:
     """Run every missing cell (seed-major, so a partial run covers whole seeds), then report."""
+    from critiquelab.experiments.executors import run_cells
+
     _check_manifest(exp, ctx)
-    state = exp.setup(ctx)
+    shared_state(exp, ctx)  # builds shared artefacts (a cached base) once, before any worker
+    todo = [(arm, seed) for seed in ctx.seeds for arm in exp.arms
+            if not cell_path(ctx, arm, seed).exists()
+            and not (arm in exp.seed_invariant_arms and seed != ctx.seeds[0])]
+    run_cells(exp, ctx, todo)
     cells: dict[tuple[str, int], CellResult] = {}
-    cell_dir = ctx.out_dir / "cells"
     for seed in ctx.seeds:
         for arm in exp.arms:
-            path = cell_dir / f"{arm}__seed{seed}.json"
-            if path.exists():
-                cells[arm, seed] = CellResult.from_dict(_load_json(path))
-                continue
             if arm in exp.seed_invariant_arms and seed != ctx.seeds[0]:
                 cells[arm, seed] = cells[arm, ctx.seeds[0]]
-                continue
-            console.log(f"[bold]{exp.name}[/]: arm [cyan]{arm}[/], seed {seed}")
-            cells[arm, seed] = exp.run_cell(ctx, state, arm, seed)
-            atomic_write_json(path, cells[arm, seed].to_dict())
+            else:
+                cells[arm, seed] = CellResult.from_dict(_load_json(cell_path(ctx, arm, seed)))
     results = aggregate(exp, ctx, cells)
     write_report(exp, results, ctx.out_dir)
     return results
