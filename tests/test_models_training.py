@@ -63,7 +63,7 @@ def test_labels_mask_the_prompt_and_match_trl(tmp_path):
     from trl import SFTConfig, SFTTrainer
 
     records = [{"prompt": "Q: 1+1\n", "completion": "2\n"}, {"prompt": "Hi", "completion": "yo"}]
-    ours = prepare_dataset(TOK, records, max_length=64)
+    ours, _ = prepare_dataset(TOK, records, max_length=64)
     for rec, labels in zip(records, ours["labels"], strict=True):
         n_prompt = len(rec["prompt"]) + 1  # + <bos>
         assert labels[:n_prompt] == [-100] * n_prompt
@@ -98,16 +98,52 @@ def test_training_lowers_loss_is_deterministic_and_counts_tokens(tmp_path):
 
 def test_prompt_tokens_carry_no_loss():
     """Prompts that differ only in their characters yield the same loss-bearing labels."""
-    a = prepare_dataset(TOK, [{"prompt": "xy", "completion": "abc\n"}], 64)["labels"][0]
-    b = prepare_dataset(TOK, [{"prompt": "zw", "completion": "abc\n"}], 64)["labels"][0]
+    a = prepare_dataset(TOK, [{"prompt": "xy", "completion": "abc\n"}], 64)[0]["labels"][0]
+    b = prepare_dataset(TOK, [{"prompt": "zw", "completion": "abc\n"}], 64)[0]["labels"][0]
     completion = TOK("abc\n" + TOK.eos_token, add_special_tokens=False)["input_ids"]
     assert a == b == [-100] * 3 + completion
 
 
 def test_text_records_train_on_every_token(tmp_path):
-    ds = prepare_dataset(TOK, [{"text": "hello world"}], 64)
+    ds, _ = prepare_dataset(TOK, [{"text": "hello world"}], 64)
     assert ds["labels"][0] == ds["input_ids"][0]
     assert ds["input_ids"][0][-1] == TOK.eos_token_id
+
+
+LONG = [{"prompt": "p" * 20, "completion": "c" * 5}, {"prompt": "P", "completion": "short"},
+        {"prompt": "q" * 4, "completion": "d" * 12}]
+
+
+@pytest.mark.parametrize("truncation, kept, dropped, truncated, first", [
+    ("right", 2, 1, 1, TOK("P")["input_ids"]),  # a 21-token prompt leaves no loss token
+    ("left", 3, 0, 2, TOK("p" * 10 + "c" * 5 + TOK.eos_token,
+                          add_special_tokens=False)["input_ids"]),
+    ("drop", 1, 2, 0, TOK("P")["input_ids"]),
+])
+def test_truncation_counts_every_record(truncation, kept, dropped, truncated, first):
+    ds, counts = prepare_dataset(TOK, LONG, max_length=16, truncation=truncation)
+    assert (counts.records_in, counts.records_trained) == (3, kept) == (3, len(ds))
+    assert (counts.dropped, counts.truncated) == (dropped, truncated)
+    assert ds["input_ids"][0][:len(first)] == first and max(ds["length"]) <= 16
+    assert counts.warnings(16, truncation)[0].startswith(f"{dropped + truncated} of 3 records")
+
+
+def test_unknown_characters_are_counted_and_bad_truncation_refused():
+    _, counts = prepare_dataset(TOK, [{"text": "na\u00efve caf\u00e9 \u2603"}], 64)
+    assert counts.unknown_tokens == 3 and counts.dropped == counts.truncated == 0
+    assert counts.warnings(64, "right") == [
+        "3 characters are unknown to the tokenizer and were mapped to its unknown token"]
+    with pytest.raises(UsageError, match="unknown truncation 'middle'"):
+        prepare_dataset(TOK, LONG, 16, truncation="middle")
+    with pytest.raises(UsageError, match="no training record fits"):
+        prepare_dataset(TOK, LONG[:1], 16, truncation="drop")
+
+
+def test_training_warns_when_records_are_lost(tmp_path, caplog):
+    records = [{"prompt": "x" * 40, "completion": "y"}] + MEMO * 4
+    _, _, result = _train(records, tmp_path, max_steps=1, max_length=24)
+    assert (result.records.records_in, result.records.dropped) == (9, 1)
+    assert "1 of 9 records are longer than max_length 24 tokens: 1 dropped" in caplog.text
 
 
 def test_resume_continues_the_step_count(tmp_path):

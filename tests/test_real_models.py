@@ -148,6 +148,8 @@ def test_train_cli_lora_tiny_resumes_and_solve_grades(tmp_path):
     ok(cli(*args))
     summary = json.loads((out / "train.json").read_text())
     assert summary["steps"] == 2 and summary["request"]["lora"]["r"] == 4
+    assert (summary["records_in"], summary["records_trained"], summary["dropped"],
+            summary["truncated"]) == (8, 8, 0, 0)
     base, _ = load_model("tiny-xs", seed=0)
     merged = load_file(out / "model" / "model.safetensors")
     assert not any("lora" in k for k in merged)

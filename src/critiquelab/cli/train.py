@@ -45,6 +45,9 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(help="Examples per device per step.")] = 8,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
     max_length: Annotated[int, typer.Option(help="Longest sequence, in tokens.")] = 1024,
+    truncation: Annotated[str, typer.Option(help="A record over --max-length: right (keep its "
+                                                 "start), left (keep its end) or drop.")
+                          ] = "right",
     precision: Annotated[str, typer.Option(help="auto, bf16 or fp32.")] = "auto",
     chat_template: Annotated[bool, typer.Option(help="Render records in the model's chat "
                                                      "template when it has one.")] = True,
@@ -57,7 +60,11 @@ def train_cmd(
     from critiquelab.training import TrainConfig
     from critiquelab.training.finetune import finetune_file
     from critiquelab.training.lora import lora_config
+    from critiquelab.training.sft import TRUNCATIONS
 
+    if truncation not in TRUNCATIONS:
+        raise UsageError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, "
+                         f"got '{truncation}'")
     for name, value in (("--lr", lr), ("--epochs", epochs), ("--batch-size", batch_size),
                         ("--grad-accum", grad_accum), ("--max-length", max_length),
                         ("--save-steps", save_steps)):
@@ -68,13 +75,13 @@ def train_cmd(
     config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps,
                          batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
                          seed=seed, save_steps=save_steps, precision=precision,
-                         logging_steps=min(10, max_steps or 10))
+                         logging_steps=min(10, max_steps or 10), truncation=truncation)
     peft = lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None
     summary = finetune_file(model, data, out, config, peft, split=split,
                             use_chat_template=chat_template, progress=not quiet)
     if summary is not None:
-        keys = ("records", "processes", "steps", "tokens", "loss_tokens", "wall_s",
-                "tokens_per_s", "final_loss")
+        keys = ("records_in", "records_trained", "dropped", "truncated", "processes", "steps",
+                "tokens", "loss_tokens", "wall_s", "tokens_per_s", "final_loss")
         typer.echo(" ".join(f"{k}={summary[k]}" for k in keys))
         typer.echo(f"model: {out / 'model'}")
 

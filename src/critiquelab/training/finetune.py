@@ -47,7 +47,7 @@ def finetune_file(spec: str, data: str, out: Path, config: TrainConfig,
     if not state.is_main_process:
         return None
     export_checkpoint(spec, out / "checkpoints", out / "model", config.seed)
-    summary = {"request": request, "records": len(records), "processes": state.num_processes,
+    summary = {"request": request, **asdict(result.records), "processes": state.num_processes,
                "steps": result.steps, "tokens": result.tokens,
                "loss_tokens": result.loss_tokens, "wall_s": round(result.wall_s, 2),
                "tokens_per_s": round(result.tokens_per_s, 1),
