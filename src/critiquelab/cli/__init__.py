@@ -16,7 +16,7 @@ from critiquelab.errors import UsageError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train LMs by critique and by imitation; measure what transfers.")
 
-from critiquelab.cli import build, critique, data, perturb, run, score, serve, train, world  # noqa: E402
+from critiquelab.cli import build, claims, critique, data, perturb, run, score, serve, train, world  # noqa: E402
 
 run.register(app)
 world.register(app)
@@ -27,6 +27,7 @@ serve.register(app)
 build.register(app)
 perturb.register(app)
 train.register(app)
+claims.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""Run every experiment the claims need (resumable, one directory each), then assess them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from critiquelab.claims.assess import Run, assess
+from critiquelab.claims.catalog import claim_experiments
+from critiquelab.errors import UsageError
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.runner import make_context, run_experiment
+
+SMOKE_SEEDS = 1  # smoke checks the pipeline, not the claims: one seed keeps it under 5 minutes
+
+
+def run_dir(out: Path, experiment: str, size: str | None) -> Path:
+    """out/<experiment>, or out/<experiment>/<size> when sizes are asked for."""
+    return out / experiment if size is None else out / experiment / size
+
+
+def run_one(experiment: str, preset: str, size: str | None, out: Path, seeds: int | None,
+            workers: int, cache: Path | None, progress: bool) -> Run:
+    """One experiment at one size through the resumable runner; a finished one is reused."""
+    exp = get_experiment(experiment)
+    if preset not in exp.presets:
+        return Run(experiment, size or "-", preset,
+                   missing=f"{experiment} has no {preset} preset")
+    params = exp.presets[preset]
+    if size is not None and "model" not in params:
+        return Run(experiment, size, preset, missing=f"{experiment} takes no model size")
+    if seeds is None and preset == "smoke":
+        seeds = SMOKE_SEEDS
+    ctx = make_context(exp, preset, seeds, run_dir(out, experiment, size), cache,
+                       progress=progress, overrides={"model": size} if size else None)
+    ctx.workers = workers
+    results = run_experiment(exp, ctx)
+    return Run(experiment, size or str(params.get("model", "-")), preset, results)
+
+
+def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
+               experiments: list[str] | None = None, seeds: int | None = None,
+               workers: int = 1, cache: Path | None = None, progress: bool = True) -> dict:
+    """claims.json for the preset; `experiments` limits what runs (the others are withheld)."""
+    needed = claim_experiments()
+    unknown = [e for e in experiments or [] if e not in needed]
+    if unknown:
+        raise UsageError(f"no claim needs experiment '{unknown[0]}' "
+                         f"(claims need: {', '.join(needed)})")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    chosen = experiments or needed
+    runs = {}
+    for name in needed:
+        if name not in chosen:
+            runs[name] = [Run(name, size or "-", preset, missing=f"{name} not run (--only)")
+                          for size in sizes or [None]]
+            continue
+        runs[name] = [run_one(name, preset, size, out, seeds, workers, cache, progress)
+                      for size in sizes or [None]]
+    return assess(runs, preset)

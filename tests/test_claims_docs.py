@@ -1,0 +1,71 @@
+"""Docs from results: generated tables match their JSON, and no doc points outside the repo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from critiquelab.claims.docs import BEGIN, END, NOT_RUN, stale_docs, write_docs
+
+REPO = Path(__file__).resolve().parents[1]
+EMPTY = f"{BEGIN}\n{END}\n"
+
+
+def sos_results() -> dict:
+    cell = {"mean": 0.25, "ci95": [0.2, 0.3], "n": 40}
+    return {"experiment": "sos", "preset": "default", "seeds": [0, 1, 2],
+            "params": {"model": "tiny-s"}, "commit": "abc1234",
+            "arms": {"optimal-path": {"solve_accuracy": {"held-out-targets": cell}},
+                     "stream-of-search": {"solve_accuracy": {"held-out-targets": {
+                         **cell, "mean": 0.5, "ci95": [0.42, 0.58]}}}},
+            "comparisons": [{"arm": "stream-of-search", "baseline": "optimal-path",
+                             "metric": "solve_accuracy", "split": "held-out-targets",
+                             "mean": 0.25, "ci95": [0.15, 0.35], "p": 0.001, "p_holm": 0.002,
+                             "mde": 0.1, "verdict": "ok", "reason": None}],
+            "validity": {}, "trivial": {"solve_accuracy": {"held-out-targets": 0.0}},
+            "floors": []}
+
+
+def make_root(tmp_path: Path) -> Path:
+    (tmp_path / "docs" / "experiments").mkdir(parents=True)
+    (tmp_path / "docs" / "results").mkdir()
+    (tmp_path / "README.md").write_text("# x\n\n" + EMPTY)
+    for name in ("sos", "cft-vs-sft"):
+        (tmp_path / "docs" / "experiments" / f"{name}.md").write_text(f"# {name}\n\n{EMPTY}")
+    (tmp_path / "docs" / "results" / "sos.json").write_text(json.dumps(sos_results()))
+    return tmp_path
+
+
+def test_generated_tables_come_from_the_json_and_drift_is_caught(tmp_path):
+    root = make_root(tmp_path)
+    assert len(stale_docs(root)) == 3
+    write_docs(root)
+    assert stale_docs(root) == []
+    sos = (root / "docs" / "experiments" / "sos.md").read_text()
+    assert "| stream-of-search | 50.0 [42.0, 58.0] |" in sos and "`abc1234`" in sos
+    assert "+25.0 [+15.0, +35.0]" in sos
+    assert "Not yet run at the default preset" in (
+        root / "docs" / "experiments" / "cft-vs-sft.md").read_text()
+    readme = (root / "README.md").read_text()
+    assert "| C7 |" in readme and "supports" in readme and "abc1234" in readme
+    assert readme.count(NOT_RUN) == 7  # every claim but C7
+    path = root / "docs" / "experiments" / "sos.md"
+    path.write_text(sos.replace("50.0 [42.0, 58.0]", "51.0 [42.0, 58.0]"))  # a typed number
+    assert stale_docs(root) == [path]
+
+
+def test_repository_docs_match_their_results_json():
+    assert (REPO / "docs" / "CLAIMS.md").is_file()
+    docs = [REPO / "README.md", *sorted((REPO / "docs" / "experiments").glob("*.md"))]
+    assert all(BEGIN in p.read_text() for p in docs)
+    assert stale_docs(REPO) == [], "run `critiquelab docs` and commit the result"
+
+
+def test_nothing_in_the_repository_points_at_one_machine():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    machine_paths = ("/" + "work/", "../" + "shared", "shared/" + "data")
+    hits = [f for f in files if f.endswith((".md", ".py", ".toml", ".yaml", "Makefile"))
+            and any(m in (REPO / f).read_text(errors="ignore") for m in machine_paths)]
+    assert hits == []
