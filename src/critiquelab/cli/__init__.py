@@ -6,15 +6,47 @@ one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
 
 import typer
 from typer.exceptions import TyperException
 
 from critiquelab.errors import UsageError
 
+# rich_markup_mode=None: help texts are plain text, so "exact[/STYLE]" is not read as markup.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Train LMs by critique and by imitation; measure what transfers.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            typer.echo(f"critiquelab {version('critiquelab')}")
+        except PackageNotFoundError:  # a source tree on PYTHONPATH, not installed
+            typer.echo("critiquelab (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    verbose: Annotated[bool, typer.Option(help="Log transformers and datasets at info level "
+                                               "(default: warnings only).")] = False,
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version,
+                                               is_eager=True,
+                                               help="Print the version and exit.")] = False,
+) -> None:
+    """Train LMs by critique and by imitation; measure what transfers."""
+    # Read when transformers and datasets are first imported, here and in worker processes.
+    for var in ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY"):
+        if verbose:
+            os.environ[var] = "info"
+        else:
+            os.environ.setdefault(var, "warning")
+
 
 from critiquelab.cli import build, claims, critique, data, perturb, run, score, serve, train, world  # noqa: E402
 

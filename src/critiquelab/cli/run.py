@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from critiquelab.errors import UsageError
+
+REPORT_TO_HELP = ("Track every training run: none, tensorboard (event files in each run's "
+                  "directory), wandb or trackio; one run per cell, named "
+                  "<experiment>/<arm>/seed<k>.")
 
 
 def register(app: typer.Typer) -> None:
@@ -26,13 +31,16 @@ def run(
                                                    "`critiquelab train --help`).")] = None,
     data: Annotated[Path | None, typer.Option(help="Data directory, for experiments on "
                                                    "real data (e.g. GSM8K).")] = None,
+    report_to: Annotated[str, typer.Option(help=REPORT_TO_HELP)] = "none",
 ) -> None:
     """Run an experiment; write results.json, report.md, report.html and plots to --out."""
     from critiquelab.experiments import get_experiment
     from critiquelab.experiments.runner import make_context, run_experiment
     from critiquelab.reporting import print_summary
+    from critiquelab.training.tracking import check_tracker
 
     exp = get_experiment(experiment)
+    tracker = check_tracker(report_to)
     out = out or Path("runs") / f"{experiment}-{preset}"
     overrides = {k: v for k, v in (("model", model), ("data", data and str(data.resolve())))
                  if v is not None}
@@ -40,6 +48,8 @@ def run(
         if preset in exp.presets and key not in exp.presets[preset]:
             raise UsageError(f"experiment '{experiment}' has no --{key} option")
     ctx = make_context(exp, preset, seeds, out, cache, progress=not quiet, overrides=overrides)
+    ctx.report_to = tracker
+    ctx.verbose = os.environ.get("TRANSFORMERS_VERBOSITY") == "info"  # set by --verbose
     results = run_experiment(exp, ctx)
     print_summary(results, exp.metrics)
     typer.echo(f"report: {(ctx.out_dir / 'report.html').resolve()}")

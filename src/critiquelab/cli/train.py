@@ -55,12 +55,17 @@ def train_cmd(
     save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and data order.")] = 0,
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    report_to: Annotated[str, typer.Option(help="Track the run: none, tensorboard (event "
+                                                "files under checkpoints/runs/), wandb or "
+                                                "trackio; the run is named after --out.")
+                         ] = "none",
 ) -> None:
     """Fine-tune a model on a file of records (loss on completions only); rerun to resume."""
     from critiquelab.training import TrainConfig
     from critiquelab.training.finetune import finetune_file
     from critiquelab.training.lora import lora_config
     from critiquelab.training.sft import TRUNCATIONS
+    from critiquelab.training.tracking import check_tracker
 
     if truncation not in TRUNCATIONS:
         raise UsageError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, "
@@ -75,7 +80,8 @@ def train_cmd(
     config = TrainConfig(learning_rate=lr, epochs=epochs, max_steps=max_steps,
                          batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
                          seed=seed, save_steps=save_steps, precision=precision,
-                         logging_steps=min(10, max_steps or 10), truncation=truncation)
+                         logging_steps=min(10, max_steps or 10), truncation=truncation,
+                         report_to=check_tracker(report_to), run_name=out.name)
     peft = lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None
     summary = finetune_file(model, data, out, config, peft, split=split,
                             use_chat_template=chat_template, progress=not quiet)

@@ -32,7 +32,7 @@ def finetune_file(spec: str, data: str, out: Path, config: TrainConfig,
     and returns a finished one's summary."""
     out = Path(out)
     request = {"model": spec, "data": str(data), "split": split,
-               "chat_template": use_chat_template, "config": asdict(config),
+               "chat_template": use_chat_template, "config": _settings(config),
                "lora": _lora_summary(peft_config)}
     if (done := _finished(out, request)) is not None:
         return done
@@ -67,6 +67,11 @@ def _finished(out: Path, request: dict) -> dict | None:
         raise UsageError(f"{out} holds a finished training run with other settings; "
                          "use another --out")
     return summary
+
+
+def _settings(config: TrainConfig) -> dict:
+    """The config fields that change the trained model (tracking does not)."""
+    return {k: v for k, v in asdict(config).items() if k not in ("report_to", "run_name")}
 
 
 def _lora_summary(config: LoraConfig | None) -> dict | None:

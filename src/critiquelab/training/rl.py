@@ -27,6 +27,7 @@ from critiquelab.evaluation.grading import extract_answer, grade
 from critiquelab.models.quiet import quiet
 from critiquelab.training.precision import PRECISIONS, autocast_dtype
 from critiquelab.training.sft import last_checkpoint, train_or_restore
+from critiquelab.training.tracking import check_tracker
 from critiquelab.worlds.base import Problem, World
 
 RewardFunc = Callable[..., list[float]]
@@ -58,6 +59,8 @@ class RLConfig:
     precision: str = "auto"  # "auto" | "bf16" | "fp32"
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # "colocate" | "server"
+    report_to: str = "none"  # none | tensorboard | wandb | trackio
+    run_name: str | None = None  # the tracked run's name, e.g. "<experiment>/<arm>/seed<k>"
     grpo_kwargs: dict[str, Any] = field(default_factory=dict)  # any other GRPOConfig field
 
 
@@ -209,9 +212,10 @@ def _grpo_config(config: RLConfig, output_dir: Path, device: torch.device, progr
         disable_dropout=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
-        report_to="none",
+        report_to=config.report_to,
+        run_name=config.run_name,
         disable_tqdm=not progress,
-        log_level="info" if progress else "error",
+        log_level="passive" if progress else "error",  # passive: as --verbose set it
         **config.grpo_kwargs,
     )
 
@@ -250,6 +254,7 @@ def train_rl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts
     if config.precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{config.precision}': expected one of "
                          f"{', '.join(PRECISIONS)}")
+    check_tracker(config.report_to)
     if not prompts:
         raise UsageError("no RL prompts")
     if config.batch_size % config.num_generations:

@@ -24,6 +24,7 @@ from critiquelab.errors import UsageError
 from critiquelab.io import atomic_write_json
 from critiquelab.models.quiet import quiet
 from critiquelab.training.precision import PRECISIONS, autocast_dtype
+from critiquelab.training.tracking import check_tracker
 
 COUNTS_FILE = "critiquelab_counts.json"
 PAD_MULTIPLE = 64
@@ -224,9 +225,10 @@ def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, pro
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
-        report_to="none",
+        report_to=config.report_to,
+        run_name=config.run_name,
         disable_tqdm=not progress,
-        log_level="info" if progress else "error",
+        log_level="passive" if progress else "error",  # passive: as --verbose set it
     )
 
 
@@ -239,6 +241,7 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
     if config.precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{config.precision}': expected one of "
                          f"{', '.join(PRECISIONS)}")
+    check_tracker(config.report_to)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with quiet(not progress):
