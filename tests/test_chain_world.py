@@ -83,6 +83,8 @@ def test_example_wrong_first_line(line, reason):
 def test_example_lenient_forms_are_right():
     world, p = world_and_example()
     for sol in ["b=a+5=7+5=12\n\n  c = 2 * b = 2 * 12 = 24.\nd = c - a = 17\n  answer:17 \n",
+                "b = a + 5 = 5 + 7 = 12\nc = b * 2 = 2 * 12 = 24\nd = c - a = 24 - 7 = 17\n"
+                "Answer: 17",  # commuted substitutions
                 "b = 5 + a = 5 + 7 = 12\nc = b * 2 = 24\nd = c - a = 24 - 7 = 17\nAnswer: 17."]:
         assert world.verify(p, sol).correct, sol
 
@@ -102,6 +104,19 @@ def test_example_order_shortcuts_and_missing_answer():
     assert not world.verify(p, "hello\nworld").parsed
     empty = world.verify(p, "")
     assert (empty.steps, empty.correct, empty.parsed) == ((), False, False)
+
+
+def test_commuted_substitution_of_a_non_commutative_op_is_wrong():
+    world, p = world_and_example()
+    wrong = EXAMPLE_SOLUTION.replace("d = c - a = 24 - 7 = 17", "d = c - a = 7 - 24 = 17")
+    assert first_wrong(world, p, wrong).reason == "c is 24, not 7"
+
+
+def test_answer_line_of_300000_dots_is_read_at_once():
+    world, p = world_and_example()
+    v = world.verify(p, "Answer: " + "." * 300_000)
+    assert (v.answer, v.steps[0].reason) == ("", "cannot read the answer")
+    assert world.verify(p, EXAMPLE_SOLUTION + " " * 300_000 + "...").correct
 
 
 def test_example_distractor_step_is_not_an_error():

@@ -182,6 +182,8 @@ def test_bad_configuration_and_problem_text(world):
     for text in ("make 20 from 2 3 4", "20 from 2", "97 from 1 1 1"):
         with pytest.raises(ValueError):
             world.parse_problem(text)
+    with pytest.raises(ValueError, match="2 to 6 numbers, got 9"):  # refused, not searched
+        world.parse_problem("999 from 1 1 1 1 1 1 1 1 1")
 
 
 def test_cli_sample_then_critique():

@@ -3,6 +3,8 @@
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critiquelab.evaluation.grading import (
     answers_match,
@@ -55,6 +57,10 @@ def test_extract_answer_without_last_number_fallback():
         ("#### 1.5", "15", False),
         ("#### 18", "180", False),
         ("I do not know", "18", False),
+        ("#### 18 dollars per hour for 2 hours", "18", True),  # a number with its context
+        ("#### 18 dollars per hour for 2 hours", "2", False),
+        ("#### 18/2", "9", True),
+        ("#### 1/2", "0.5", True),
     ],
 )
 def test_grade(prediction, reference, correct):
@@ -73,3 +79,26 @@ def test_numeric_fallback(answer, value):
 def test_numeric_fallback_decides_when_math_verify_cannot():
     assert answers_match("about 1,234.00 units", "1234")
     assert not answers_match(None, "1")
+
+
+# A hedge or a correction offers two answers: it is never credited, whichever is right.
+HEDGES = ["The answer is {a}, not {b}.", "#### {a} or {b}", "#### {a} (or maybe {b})",
+          "A: {a} or perhaps {b}", "The answer is {a}; actually {b}.", "#### {a}-{b}",
+          "#### {a}, {b}", "\\boxed{{{a} \\text{{ or }} {b}}}", "#### either {a} or {b}",
+          "#### {a} but {b}", "#### {a}? {b}", "#### between {a} and {b}"]
+
+
+@pytest.mark.parametrize("hedge", HEDGES)
+def test_a_hedge_is_never_credited(hedge):
+    text = hedge.format(a=5, b=6)
+    assert not grade(text, "5").correct and not grade(text, "6").correct, text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(HEDGES), st.decimals(0, 10**6, places=2, allow_nan=False),
+       st.decimals(0, 10**6, places=2, allow_nan=False))
+def test_two_different_numbers_after_the_marker_are_never_credited(hedge, a, b):
+    if a == b:
+        b += 1
+    text = hedge.format(a=a, b=b)
+    assert not grade(text, str(a)).correct and not grade(text, str(b)).correct, text

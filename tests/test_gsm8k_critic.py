@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from critiquelab.arith import ArithError, evaluate, matches
 from critiquelab.critics.format import parse_first_error, parse_verdict
@@ -93,3 +95,58 @@ def test_agrees_with_the_labels_of_real_model_solutions():
     assert verdicts == ["right" if c.label else "wrong" for c in candidates]
     assert json.loads((FIXTURES / "example_model_solutions_head.jsonl").read_text()
                       .splitlines()[0])["175b_verification"]["is_correct"] is True
+
+
+# Every common way of writing a line, each with the wrong step `3 * 4 = 13` in it.
+@pytest.mark.parametrize("line", [
+    "Step 1: 3 * 4 = 13", "Step 2: 3 x 4 = 13", "Total: 3 * 4 = 13", "1. 3 * 4 = 13",
+    "2) 3 * 4 = 13", "- 3 * 4 = 13", "* 3 * 4 = 13", "• 3 * 4 = 13", "(3 * 4 = 13)",
+    "3 * 4 = 13 (dollars)", "3 + 4 = 7, 3 * 4 = 13", "3 + 4 = 7 and 3 * 4 = 13",
+    "He has 5 apples: 3 * 4 = 13", "She pays 3 * 4 = $13.", "3 * 4 = <<3*4=13>>13",
+])
+def test_a_wrong_step_is_caught_in_every_line_format(line):
+    assert check_line(line)[1].replace(" ", "") == "3*4=12not13"
+    solution = f"She buys 3 boxes of 4.\n{line}\n#### 13"
+    critique = GSM8KCritic().critique(gsm8k_problem("q", "13"), solution)
+    assert (critique.verdict, critique.first_error_step) == ("wrong", 2)
+
+
+def test_clock_times_and_mixed_numbers_stay_silent():
+    assert check_line("He starts at 6:00+48 = 6:48") == ((), None)
+    assert check_line("1 and 1/4 = 15 cups") == ((), None)
+
+
+@pytest.mark.parametrize("line", [
+    "*".join(["9" * 40] * 100) + " = 1",  # a product too large to render: refused, no crash
+    "6 / 3 = 2." + "0" * 45 + "1",  # a 47-digit right side, read outside the old try
+])
+def test_huge_numbers_are_refused_without_a_crash(line):
+    assert check_line(line) == ((), None)
+
+
+def test_a_line_too_long_to_check_is_judged_wrong():
+    critique = GSM8KCritic().critique(gsm8k_problem("q", "1"), "1" * 10**6 + "\n#### 1")
+    assert (critique.verdict, critique.first_error_step) == ("wrong", 1)
+    assert "too long to check" in critique.text
+
+
+FORMATS = ["{eq}", "Step {k}: {eq}", "Total: {eq}", "{k}. {eq}", "{k}) {eq}", "- {eq}",
+           "* {eq}", "({eq})", "{eq} (dollars)", "{eq} dollars.", "So {eq}", "{ok}, {eq}",
+           "{ok} and {eq}", "She pays {eq}."]
+OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+       "x": lambda a, b: a * b}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(FORMATS), st.sampled_from(sorted(OPS)), st.integers(1, 999),
+       st.integers(1, 999), st.integers(1, 50), st.integers(1, 9), st.booleans())
+def test_one_injected_arithmetic_error_is_never_judged_right(fmt, op, a, b, off, k, spaced):
+    if op == "-" and a < b:
+        a, b = b, a
+    wrong = OPS[op](a, b) + off
+    sep = " " if spaced or op == "x" else ""
+    eq = f"{a}{sep}{op}{sep}{b}{sep}={sep}{wrong}"
+    ok = f"{a} + 1 = {a + 1}"
+    solution = f"{ok}\n{fmt.format(eq=eq, k=k, ok=ok)}\n#### {wrong}"
+    critique = GSM8KCritic().critique(gsm8k_problem("q", str(wrong)), solution)
+    assert (critique.verdict, critique.first_error_step) == ("wrong", 2), solution

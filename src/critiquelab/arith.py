@@ -13,6 +13,7 @@ from fractions import Fraction
 MAX_TOKENS = 200
 MAX_DIGITS = 40
 MAX_DEPTH = 40
+MAX_MAGNITUDE = 10**200  # larger numerators or denominators are refused (and stay float-safe)
 
 NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _TOKEN = re.compile(rf"\s*({NUMBER}|[-+*/×÷()])")
@@ -69,7 +70,7 @@ class _Evaluator:
         value = self.term()
         while self.peek() in ("+", "-"):
             value = value + self.term() if self.take() == "+" else value - self.term()
-        return value
+        return _bounded(value)
 
     def term(self) -> Fraction:
         value = self.unary()
@@ -77,7 +78,7 @@ class _Evaluator:
             op, right = self.take(), self.unary()
             if op == "/" and right == 0:
                 raise ArithError("division by zero")
-            value = value * right if op == "*" else value / right
+            value = _bounded(value * right if op == "*" else value / right)
         return value
 
     def unary(self) -> Fraction:
@@ -100,6 +101,12 @@ class _Evaluator:
             return parse_number(tok)
         finally:
             self.depth -= 1
+
+
+def _bounded(value: Fraction) -> Fraction:
+    if abs(value.numerator) > MAX_MAGNITUDE or value.denominator > MAX_MAGNITUDE:
+        raise ArithError("number too large")
+    return value
 
 
 def evaluate(text: str) -> Fraction:

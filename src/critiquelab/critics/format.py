@@ -15,8 +15,10 @@ from collections.abc import Iterable
 
 from critiquelab.worlds.base import StepCheck
 
-_VERDICT = re.compile(r"Conclusion:\s*(right|wrong)\b", re.IGNORECASE)
-_WRONG_STEP = re.compile(r"^\s*Step\s+(\d+)\s*:\s*wrong\b", re.IGNORECASE | re.MULTILINE)
+# Within one line only (`[ \t]`, not `\s`): a `\s*` after `^` would rescan every blank line.
+_VERDICT = re.compile(r"Conclusion:[ \t]*(right|wrong)\b", re.IGNORECASE)
+_WRONG_STEP = re.compile(r"^[ \t]*Step[ \t]+(\d{1,9})[ \t]*:[ \t]*wrong\b",
+                         re.IGNORECASE | re.MULTILINE)
 
 
 def conclusion(verdict: str) -> str:

@@ -19,19 +19,28 @@ from critiquelab.critics.format import conclusion
 from critiquelab.evaluation.grading import answers_match, extract_answer, strip_annotations
 from critiquelab.worlds.base import Problem
 
+MAX_LINE_CHARS = 5000  # a longer line is not checked but judged wrong: nothing slips through
+
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
-_TIMES = re.compile(r"(?<=[\d)])\s*[xX]\s*(?=[\d(.$])")
-_RUN = re.compile(r"[\d$.,()+\-*/×÷=\s]*=[\d$.,()+\-*/×÷=\s]*")
+_TIMES = re.compile(r"(?<=[\d)])[ \t]?[xX][ \t]?(?=[\d(.$])")
+# Maximal spans of arithmetic characters (one pass, linear); those with `=` are equations.
+_SPAN = re.compile(r"[\d$.,()+\-*/×÷=\s]+")
+# Where one equation ends and the next begins inside a span: `3 + 4 = 7, 3 * 4 = 12`.
+_SEPARATOR = re.compile(r",\s+(?=[\d$(.])")
+# A list marker or bullet at the start of a line: `1. `, `2) `, `- `, `* `, `• `.
+_MARKER = re.compile(r"^\s*(?:\(?\d{1,3}[.)]|[-*•])\s+")
+CONTEXT = 24  # characters around a run that decide whether its outer numbers are cut off
 _LEADING_NUMBER = re.compile(rf"-?(?:{NUMBER})")
 _TIGHT_FRACTION = re.compile(r"(?<![\d.(])(\d+/\d+)(?![\d.)]|/\d)")  # `25 / 1/3` = 25 / (1/3)
 # Text around a run that means its first or last number belongs to something else:
 # `2 x 2/3 = 40`, `1 and 1/4 = 15`, `6:00+48`, `= 5A/5`, `= 26 cents`, `= 20%`, `0900-0130`.
-_CUT_BEFORE = re.compile(r"(?:[xX×*/+\-–−(:]|\b(?:times|of|by|and|plus|minus))\s*$")
+_CUT_BEFORE = re.compile(r"(?:[xX×*/+\-–−(]|\b(?:times|of|by|plus|minus)|\d\s+and)\s*$")
+_CLOCK = re.compile(r"\d:$")  # `6:00+48`, but not the label of `Step 1: 3 * 4 = 12`
 _CUT_AFTER = re.compile(r"^\s*(?:%|cents?\b|percent|thousand|million|billion|hundred|dozen|"
                         r"and\s+\(?\d+/\d)")
 _ATTACHED = re.compile(r"^[A-Za-z:%(]")  # `5A/5`, `6:48`, `20%` right after a number
 _LEADING_ZERO = re.compile(r"(?<![\d.,])0\d")
-_EDGES = re.compile(r"^(?:[\s,]|\.(?!\d))+|[\s,.]+$")
+_STARTS_FRACTION = re.compile(r"\s*\d+/\d")
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,20 @@ def gsm8k_problem(question: str, answer: str) -> Problem:
 
 
 def _side(text: str) -> str:
-    """One side of an equation without currency signs and surrounding punctuation."""
-    return _EDGES.sub("", text.replace("$", ""))
+    """One side of an equation without currency signs, surrounding punctuation and the
+    unmatched parentheses of an equation written inside them: `(3 * 4 = 12)`."""
+    text = text.replace("$", "").rstrip(" \t\n\r\f\v,.")
+    start = 0
+    while start < len(text) and (text[start] in " \t\n\r\f\v,"
+                                  or (text[start] == "." and text[start + 1:start + 2]
+                                      in ("", " ", ",", ".", "(", ")"))):
+        start += 1
+    text = text[start:]
+    while text.startswith("(") and text.count("(") > text.count(")"):
+        text = text[1:].lstrip()
+    while text.endswith(")") and text.count(")") > text.count("("):
+        text = text[:-1].rstrip()
+    return text
 
 
 def _equation_checks(text: str, cut_first: bool = False, cut_last: bool = False
@@ -72,38 +93,58 @@ def _equation_checks(text: str, cut_first: bool = False, cut_last: bool = False
             continue
         if not left or not right or left[0] in "+-*/×÷":  # cut off mid-expression: silent
             continue
-        try:
-            if not has_operator(left):
-                continue
-            value, rvalue = evaluate(left), evaluate(right)
-        except ArithError:
-            continue
+        if (found := _check(left, right)) is not None:
+            yield found
+
+
+def _check(left: str, right: str) -> tuple[str, str | None] | None:
+    """(claim, error) for `left = right`, or None when it cannot be computed."""
+    try:
+        if not has_operator(left):
+            return None
+        value, rvalue = evaluate(left), evaluate(right)
         if value == rvalue:
-            yield f"{left} = {right}", None
-            continue
+            return f"{left} = {right}", None
         lead = _LEADING_NUMBER.match(right)
         if lead and matches(value, lead.group()):
-            yield f"{left} = {lead.group()}", None
-        else:
-            yield f"{left} = {right}", f"{left} = {fmt(value)} not {right}"
+            return f"{left} = {lead.group()}", None
+        return f"{left} = {right}", f"{left} = {fmt(value)} not {right}"
+    except ArithError:
+        return None
 
 
 def _text_runs(line: str) -> Iterator[tuple[str, bool, bool]]:
     """(run, cut_first, cut_last) for each `... = ...` run of plain arithmetic in the text."""
-    text = _TIMES.sub(" * ", strip_annotations(line))
-    for m in _RUN.finditer(text):
-        run = m.group()
-        if _LEADING_ZERO.search(run):  # clock times such as 0900-0130
+    text = _TIMES.sub(" * ", _MARKER.sub("", strip_annotations(line)))
+    for span in _SPAN.finditer(text):
+        if "=" not in span.group():
             continue
-        after = text[m.end():]
-        cut_last = bool(_CUT_AFTER.match(after)) or (
-            not run[-1].isspace() and bool(_ATTACHED.match(after)))
-        yield (_TIGHT_FRACTION.sub(r"(\1)", run), bool(_CUT_BEFORE.search(text[:m.start()])),
-               cut_last)
+        start = span.start()
+        for piece in _SEPARATOR.split(span.group()):
+            end = start + len(piece)
+            run = piece.rstrip()
+            while run.endswith("("):  # `= 12 (dollars)`: the unit's parenthesis
+                run = run[:-1].rstrip()
+            if "=" in run and not _LEADING_ZERO.search(run):  # not clock times like 0900-0130
+                yield _run_context(text, run, start, start + len(run))
+            start = _SEPARATOR.match(text, end).end() if end < span.end() else end
+
+
+def _run_context(text: str, run: str, start: int, end: int) -> tuple[str, bool, bool]:
+    """The run with fractions bracketed, and whether the words around cut its outer numbers."""
+    before, after = text[max(0, start - CONTEXT):start], text[end:end + CONTEXT]
+    cut_first = bool(_CUT_BEFORE.search(before)) and not (
+        before.rstrip().endswith("and") and not _STARTS_FRACTION.match(run))
+    cut_first |= bool(_CLOCK.search(before)) and not run[0].isspace()
+    cut_last = bool(_CUT_AFTER.match(after)) or (
+        not run[-1].isspace() and bool(_ATTACHED.match(after)))
+    return _TIGHT_FRACTION.sub(r"(\1)", run), cut_first, cut_last
 
 
 def check_line(line: str) -> tuple[tuple[str, ...], str | None]:
     """(verified claims, first error) for the arithmetic written on one line."""
+    if len(line) > MAX_LINE_CHARS:
+        return (), f"the line is too long to check ({len(line)} characters)"
     claims: dict[str, str] = {}  # spacing-free form -> claim as written first
     sources = [(m.group(1), False, False) for m in _ANNOTATION.finditer(line)]
     sources += list(_text_runs(line))

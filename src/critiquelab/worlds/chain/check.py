@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -10,7 +11,7 @@ from critiquelab.worlds.base import Problem, StepCheck, Verification
 from critiquelab.worlds.chain.arith import ParseError, apply, as_int, binary, parse_expr
 from critiquelab.worlds.chain.model import COMMUTATIVE, Def, Triple, definitions, fmt, values
 
-_ANSWER = re.compile(r"answer\s*:\s*(.*?)[\s.]*", re.IGNORECASE)
+_ANSWER = re.compile(r"answer\s*:\s*", re.IGNORECASE)  # the rest is read without regexes: linear
 _NAME = re.compile(r"[a-z]+")
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ def read_int(text: str) -> int | None:
 def parse_line(line: str) -> Step | Answer | None:
     """One solution line as a step or an Answer line; None when it is neither."""
     text = line.strip()
-    if m := _ANSWER.fullmatch(text):
-        return Answer(m.group(1), read_int(m.group(1)))
+    if m := _ANSWER.match(text):
+        value = text[m.end():].rstrip(string.whitespace + ".")
+        return Answer(value, read_int(value))
     parts = [p.strip() for p in text.rstrip(". ").split("=")]
     if len(parts) not in (3, 4) or not _NAME.fullmatch(parts[0]):
         return None
@@ -85,8 +87,9 @@ def check_step(step: Step, defs: Mapping[str, Def], vals: Mapping[str, int],
     if step.numeric:
         if step.numeric[1] != op:
             return f"{fmt(*step.sym)} is not {fmt(*step.numeric)}"
+        commuted = op in COMMUTATIVE and (shown[0], shown[2]) == (true[2], true[0])
         for x, want, got in ((left, true[0], shown[0]), (right, true[2], shown[2])):
-            if want != got:
+            if want != got and not commuted:
                 return (f"{x} is {want}, not {got}" if isinstance(x, str)
                         else f"{fmt(*step.sym)} is {fmt(*true)}, not {fmt(*shown)}")
     result = apply(op, shown[0], shown[2])

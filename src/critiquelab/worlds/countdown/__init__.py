@@ -30,11 +30,16 @@ from critiquelab.worlds.countdown.trace import check_trace
 __all__ = ["CountdownWorld", "TARGET_SETS"]
 
 TARGET_SETS = ("all", "seen", "held-out")
+MIN_NUMBERS, MAX_NUMBERS = 2, 6  # the search is exponential in the count: more never finishes
 _PROBLEM = re.compile(r"\s*(\d{1,6}) from (\d{1,6}(?: \d{1,6})+)\s*")
 
 
 def make_problem(world: str, numbers: Sequence[int], target: int) -> Problem:
-    """A Problem for numbers and target (ValueError when the target is unreachable)."""
+    """A Problem for numbers and target (ValueError when the target is unreachable or there
+    are fewer than 2 or more than 6 numbers)."""
+    if not MIN_NUMBERS <= len(numbers) <= MAX_NUMBERS:
+        raise ValueError(f"a problem has {MIN_NUMBERS} to {MAX_NUMBERS} numbers, got "
+                         f"{len(numbers)}")
     trace = optimal_trace(tuple(numbers), target)
     answer = check_trace(tuple(numbers), target, trace.text).answer or ""
     canonical = f"{show(tuple(sorted(numbers)))}>{target}"
@@ -53,7 +58,7 @@ class CountdownWorld(World):
                  min_target: int = 10, max_target: int = 100, targets: str = "all",
                  heldout_seed: int = 0, heldout_share: float = 0.1):
         self.sizes = (sizes,) if isinstance(sizes, int) else tuple(sorted(set(sizes)))
-        if not self.sizes or min(self.sizes) < 2 or max(self.sizes) > 6:
+        if not self.sizes or min(self.sizes) < MIN_NUMBERS or max(self.sizes) > MAX_NUMBERS:
             raise ValueError(f"sizes must lie in 2..6, got {list(self.sizes)}")
         if max_number < 1 or not 1 <= min_target <= max_target:
             raise ValueError("need max_number >= 1 and 1 <= min_target <= max_target")
