@@ -16,6 +16,7 @@ from critiquelab.critics.teacher import (
     ResponseCache,
     Sampling,
     TeacherCritic,
+    TeacherError,
     TeacherSpec,
     critique_messages,
 )
@@ -116,7 +117,7 @@ def test_server_speaks_the_openai_protocol(backend):
             api.chat.completions.create(model="other", messages=messages)
         with pytest.raises(openai.BadRequestError):
             api.chat.completions.create(model="tiny", messages=messages, n=99)
-        with pytest.raises(UsageError, match="HTTP 404"):
+        with pytest.raises(TeacherError, match="HTTP 404"):
             ChatClient(TeacherSpec(server.url, "other"), "x", ResponseCache("/nonexistent")
                        ).complete(messages)
     finally:
@@ -149,3 +150,63 @@ def test_critique_cli_against_the_server(backend, tmp_path):
     finally:
         server.shutdown()
     assert not any("sk-cli-secret" in f.read_text() for f in tmp_path.rglob("*") if f.is_file())
+
+
+def test_cache_key_names_the_endpoint_and_damaged_entries_are_misses(tmp_path):
+    messages, sampling = critique_messages(*PAIRS[0]), Sampling()
+    a = ResponseCache.key("http://127.0.0.1:8000/v1", "m", messages, sampling)
+    assert a == ResponseCache.key("http://127.0.0.1:8000/v1/", "m", messages, sampling)
+    assert a != ResponseCache.key("http://127.0.0.1:8001/v1", "m", messages, sampling)
+    cache = ResponseCache(tmp_path)
+    for damaged in (b"{trunc", b"\xff\xfe", b"[1, 2]", b'{"usage": {}}', b'{"content": 3}',
+                    b"[" * 100_000 + b"]" * 100_000):
+        cache.path(a).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(a).write_bytes(damaged)
+        assert cache.get(a) is None, damaged
+    cache.path(a).unlink()
+    cache.path(a).mkdir()
+    assert cache.get(a) is None
+    cache.path(a).rmdir()
+    cache.put(a, {"content": "ok"})
+    assert cache.get(a) == {"content": "ok"}
+
+
+@pytest.mark.parametrize(("url", "allow", "sent"), [
+    ("https://api.example.com/v1", False, True), ("http://api.example.com/v1", False, False),
+    ("http://api.example.com/v1", True, True), ("http://127.0.0.1:8000/v1", False, True),
+    ("http://localhost:8000/v1", False, True), ("http://[::1]:8000/v1", False, True),
+    ("http://127.0.0.1.example.com/v1", False, False),
+])
+def test_the_key_goes_only_over_https_or_to_loopback(monkeypatch, url, allow, sent):
+    monkeypatch.setenv("TEACHER_KEY", "sk-secret")
+    spec = TeacherSpec(url, "m")
+    if sent:
+        assert spec.api_key("TEACHER_KEY", allow_insecure=allow) == "sk-secret"
+    else:
+        with pytest.raises(UsageError, match="plain http"):
+            spec.api_key("TEACHER_KEY", allow_insecure=allow)
+
+
+def test_a_refused_item_fails_with_the_servers_message_and_the_rest_go_on(tmp_path):
+    from types import SimpleNamespace
+
+    teacher = ChatClient(TeacherSpec("http://127.0.0.1:9/v1", "m"), "local",
+                         ResponseCache(tmp_path), Sampling(max_tokens=8))
+
+    def create(messages, **_):
+        if "1 + 2" in messages[1]["content"]:
+            response = SimpleNamespace(status_code=400, request=None, headers={})
+            raise openai.BadRequestError("Error code: 400", response=response, body={
+                "error": {"message": "prompt is 9000 tokens,\n over the 8192 limit"}})
+        choice = type("Choice", (), {"message": type("M", (), {"content": "Conclusion: "
+                                                                          "right [END]"})})
+        return type("Response", (), {"choices": [choice], "usage": None})
+
+    teacher.client.chat.completions.create = create
+    critic = TeacherCritic(teacher, concurrency=2)
+    texts = critic.critique_texts(PAIRS)
+    refused = [i for i, (q, _) in enumerate(PAIRS) if "1 + 2" in q]
+    assert [i for i, t in enumerate(texts) if t is None] == refused
+    assert critic.failures == {refused[0]: "refused with HTTP 400: prompt is 9000 tokens, "
+                                           "over the 8192 limit"}
+    assert (teacher.stats.failures, teacher.stats.refused) == (1, 1)

@@ -41,6 +41,8 @@ def oneshot(
         help="A teacher endpoint URL::MODEL (OpenAI-compatible); repeat for several.")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API "
                                                   "key.")] = "OPENAI_API_KEY",
+    allow_insecure: Annotated[bool, typer.Option(help="Send the API key over plain http to a "
+                                                      "non-local host.")] = False,
     keep_all: Annotated[bool, typer.Option(help="Keep critiques with a wrong verdict too.")
                         ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Prompt format: compact or alpaca.")
@@ -71,7 +73,7 @@ def oneshot(
         generators += _model_generators(spec, temperature or [1.0], max_new_tokens,
                                         FORMATS[fmt], seed, samples)
     teachers = [critic_teacher(w, spec) for spec in critic or []]
-    teachers += [_endpoint(spec, api_key_env) for spec in teacher or []]
+    teachers += [_endpoint(spec, api_key_env, allow_insecure) for spec in teacher or []]
     if not teachers:
         teachers = [critic_teacher(w, "exact")]
     built = build_oneshot(seed_problem, generators, teachers, world_judge(w), FORMATS[fmt],
@@ -106,7 +108,7 @@ def _model_generators(spec: str, temperatures: list[float], max_new_tokens: int,
              samples) for t in temperatures]
 
 
-def _endpoint(spec: str, api_key_env: str):
+def _endpoint(spec: str, api_key_env: str, allow_insecure: bool):
     from critiquelab.critics.teacher import (
         ChatClient,
         ResponseCache,
@@ -118,6 +120,6 @@ def _endpoint(spec: str, api_key_env: str):
     from critiquelab.experiments.runner import default_cache_dir
 
     parsed = TeacherSpec.parse(spec)
-    client = ChatClient(parsed, parsed.api_key(api_key_env),
+    client = ChatClient(parsed, parsed.api_key(api_key_env, allow_insecure),
                         ResponseCache(default_cache_dir() / "teacher"), Sampling())
     return EndpointTeacher(f"{parsed.model}@{parsed.base_url}", TeacherCritic(client))

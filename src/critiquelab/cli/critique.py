@@ -27,6 +27,8 @@ def critique(
                                                     "the label (or the answer check).")] = False,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API "
                                                   "key.")] = "OPENAI_API_KEY",
+    allow_insecure: Annotated[bool, typer.Option(help="Send the API key over plain http to a "
+                                                      "non-local host.")] = False,
     concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 8,
     temperature: Annotated[float, typer.Option(help="Teacher sampling temperature.")] = 0.0,
     max_tokens: Annotated[int, typer.Option(help="Longest critique, in tokens.")] = 1024,
@@ -59,12 +61,13 @@ def critique(
             from critiquelab.experiments.runner import default_cache_dir
 
             cache = default_cache_dir() / "teacher"
-        texts, stats = _teacher_critiques(
-            candidates, TeacherSpec.parse(teacher), api_key_env, cache, concurrency,
+        spec = TeacherSpec.parse(teacher)
+        texts, stats, failures = _teacher_critiques(
+            candidates, spec, spec.api_key(api_key_env, allow_insecure), cache, concurrency,
             Sampling(temperature, max_tokens, 1.0, seed), Prices(price_in, price_out),
             max_retries=max_retries, timeout_s=timeout, backoff_s=backoff)
     else:
-        texts, stats = _gsm8k_critiques(candidates)
+        (texts, stats), failures = _gsm8k_critiques(candidates), {}
     built = build_cft(candidates, texts, filter_agree)
     write_rows(out, built.records)
     summary = {**built.summary(), **stats}
@@ -72,19 +75,20 @@ def critique(
                         for k, v in summary.items()))
     typer.echo(f"wrote {built.kept} CFT records to {out}")
     if built.failed:
-        raise UsageError(f"{built.failed} critiques failed after every retry; answered ones are "
-                         "cached, rerun the same command to finish")
+        first = min(failures)
+        raise UsageError(f"{built.failed} critiques failed (candidate {first + 1}: "
+                         f"{failures[first]}); answered ones are cached, rerun the same "
+                         "command to finish")
 
 
-def _teacher_critiques(candidates, spec, api_key_env: str, cache: Path, concurrency: int,
-                       sampling, prices, **retry) -> tuple[list, dict]:
+def _teacher_critiques(candidates, spec, api_key: str, cache: Path, concurrency: int,
+                       sampling, prices, **retry) -> tuple[list, dict, dict[int, str]]:
     from critiquelab.critics.teacher import ChatClient, ResponseCache, TeacherCritic
 
-    client = ChatClient(spec, spec.api_key(api_key_env), ResponseCache(cache), sampling, prices,
-                        **retry)
-    texts = TeacherCritic(client, concurrency).critique_texts(
-        [(c.question, c.solution) for c in candidates])
-    return texts, client.stats.to_dict()
+    client = ChatClient(spec, api_key, ResponseCache(cache), sampling, prices, **retry)
+    critic = TeacherCritic(client, concurrency)
+    texts = critic.critique_texts([(c.question, c.solution) for c in candidates])
+    return texts, client.stats.to_dict(), critic.failures
 
 
 def _gsm8k_critiques(candidates) -> tuple[list, dict]:

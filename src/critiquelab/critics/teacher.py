@@ -2,13 +2,16 @@
 
 Requests run concurrently (a thread pool of `concurrency`), retry with exponential backoff on
 429, 5xx, timeouts and dropped connections, and land in an on-disk cache keyed by (model,
-messages, sampling), one atomically written file per answer: a rerun never pays twice and a
-crash loses nothing already answered. The API key is read from the environment and kept only
-in memory.
+messages, sampling) and the endpoint's URL, one atomically written file per answer: a rerun
+never pays twice and a crash loses nothing already answered; an unreadable entry is a miss. The
+API key is read from the environment, kept only in memory, and sent only over https or to a
+loopback address (unless the caller allows plain http). A request the server refuses (4xx)
+fails that item with the server's message; the others go on.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import threading
@@ -33,7 +36,7 @@ CRITIC_SYSTEM_PROMPT = (
 )
 _RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
               openai.APIConnectionError)
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+MAX_MESSAGE_CHARS = 300  # of a server's error message, kept on one line
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,29 @@ class TeacherSpec:
                              f"gpt-4o), got '{text}'")
         return cls(url, model)
 
-    def api_key(self, env_var: str) -> str:
-        """The key from `env_var`; a local server needs none."""
+    @property
+    def loopback(self) -> bool:
+        """Whether the endpoint is on this machine, so nothing leaves it."""
+        host = urlparse(self.base_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    def api_key(self, env_var: str, allow_insecure: bool = False) -> str:
+        """The key from `env_var`; a local server needs none. A key is only sent over https or
+        to a loopback address, unless `allow_insecure`."""
         key = os.environ.get(env_var)
-        if key:
-            return key
-        if urlparse(self.base_url).hostname in _LOCAL_HOSTS:
-            return "local"
-        raise UsageError(f"environment variable {env_var} is not set (it holds the API key)")
+        if not key:
+            if self.loopback:
+                return "local"
+            raise UsageError(f"environment variable {env_var} is not set (it holds the API key)")
+        if urlparse(self.base_url).scheme != "https" and not self.loopback and not allow_insecure:
+            raise UsageError(f"refusing to send the API key over plain http to {self.base_url}; "
+                             "use https, or --allow-insecure if you trust the network")
+        return key
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,7 @@ class TeacherStats:
     cache_hits: int = 0
     retries: int = 0
     failures: int = 0
+    refused: int = 0  # of the failures, requests the server rejected (4xx)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -115,18 +134,22 @@ class ResponseCache:
         self.root = Path(root)
 
     @staticmethod
-    def key(model: str, messages: list[dict], sampling: Sampling) -> str:
-        return stable_hash({"model": model, "messages": messages, "sampling": asdict(sampling)},
-                           length=40)
+    def key(endpoint: str, model: str, messages: list[dict], sampling: Sampling) -> str:
+        """Two endpoints serving the same model name are different teachers."""
+        return stable_hash({"endpoint": endpoint.rstrip("/"), "model": model,
+                            "messages": messages, "sampling": asdict(sampling)}, length=40)
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
+        """The entry, or None when it is missing or damaged (then it is asked again)."""
         try:
-            return json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            entry = json.loads(self.path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # ValueError: bad UTF-8 or JSON
             return None
+        ok = isinstance(entry, dict) and isinstance(entry.get("content"), str)
+        return entry if ok else None
 
     def put(self, key: str, entry: dict) -> None:
         atomic_write_json(self.path(key), entry)
@@ -150,7 +173,7 @@ class ChatClient:
 
     def complete(self, messages: list[dict]) -> str:
         """The answer's text, from the cache or from the API (then cached)."""
-        key = ResponseCache.key(self.spec.model, messages, self.sampling)
+        key = ResponseCache.key(self.spec.base_url, self.spec.model, messages, self.sampling)
         if (hit := self.cache.get(key)) is not None:
             self.stats.add(cache_hits=1)
             return hit["content"]
@@ -180,12 +203,24 @@ class ChatClient:
                 time.sleep(min(self.max_backoff_s, self.backoff_s * 2**attempt))
                 attempt += 1
             except openai.APIStatusError as e:  # 4xx other than 429: retrying cannot help
-                raise UsageError(f"teacher {self.spec.base_url} refused the request "
-                                 f"(HTTP {e.status_code}, {type(e).__name__})") from None
+                self.stats.add(failures=1, refused=1)
+                raise TeacherError(f"refused with HTTP {e.status_code}: "
+                                   f"{server_message(e)}") from None
 
 
 class TeacherError(RuntimeError):
-    """A request that still failed after every retry."""
+    """A request that failed: refused by the server, or still failing after every retry."""
+
+
+def server_message(error: openai.APIStatusError) -> str:
+    """What the server said about a refused request, on one short line."""
+    body = error.body
+    if isinstance(body, dict):
+        body = body.get("error", body)
+    if isinstance(body, dict):
+        body = body.get("message", body)
+    text = " ".join(str(body or error.message).split())
+    return text[:MAX_MESSAGE_CHARS]
 
 
 def critique_messages(question: str, solution: str) -> list[dict]:
@@ -194,16 +229,19 @@ def critique_messages(question: str, solution: str) -> list[dict]:
             {"role": "user", "content": ALPACA.critique_prompt(question, solution).strip()}]
 
 
-def run_concurrently(fn: Callable[[int], str], n: int, concurrency: int) -> list[str | None]:
-    """fn(0..n-1) on `concurrency` threads, in order; a TeacherError leaves None, any other
-    error (a refused request) cancels the rest and is raised."""
+def run_concurrently(fn: Callable[[int], str], n: int, concurrency: int,
+                     failures: dict[int, str] | None = None) -> list[str | None]:
+    """fn(0..n-1) on `concurrency` threads, in order; a TeacherError leaves None (its message
+    goes to `failures`), any other error cancels the rest and is raised."""
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
 
     def safe(i: int) -> str | None:
         try:
             return fn(i)
-        except TeacherError:
+        except TeacherError as e:
+            if failures is not None:
+                failures[i] = str(e)
             return None
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -220,8 +258,10 @@ class TeacherCritic:
 
     def __init__(self, client: ChatClient, concurrency: int = 8):
         self.client, self.concurrency = client, concurrency
+        self.failures: dict[int, str] = {}  # index in the last call -> why it has no critique
 
     def critique_texts(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
-        """The critique of each (question, solution); None where every retry failed."""
+        """The critique of each (question, solution); None where the request failed."""
+        self.failures = {}
         return run_concurrently(lambda i: self.client.complete(critique_messages(*pairs[i])),
-                                len(pairs), self.concurrency)
+                                len(pairs), self.concurrency, self.failures)
