@@ -28,8 +28,11 @@ def serve(
                                           help="Delay of a slow answer.")] = 5.0,
     fault_seed: Annotated[int, typer.Option(envvar="CRITIQUELAB_FAULT_SEED",
                                             help="Seed of the fault draws.")] = 0,
+    idle_timeout: Annotated[float, typer.Option(help="Seconds a connection may stay idle "
+                                                     "(also waiting for a body).")] = 30.0,
 ) -> None:
-    """Serve /v1/chat/completions and /v1/models until interrupted."""
+    """Serve /v1/chat/completions, /v1/completions, /v1/models and /health until
+    interrupted."""
     from critiquelab.models import load_model
     from critiquelab.serving import ChatServer, Faults, ModelBackend
 
@@ -37,9 +40,12 @@ def serve(
         faults = Faults(fail_rate, slow_rate, slow_s, fault_seed)
     except ValueError as e:
         raise UsageError(f"--fail-rate/--slow-rate: {e}") from None
+    if not idle_timeout > 0:
+        raise UsageError(f"--idle-timeout must be positive, got {idle_timeout}")
     loaded, tokenizer = load_model(model, seed=seed)
     try:
-        server = ChatServer((host, port), ModelBackend(loaded, tokenizer, name or model), faults)
+        server = ChatServer((host, port), ModelBackend(loaded, tokenizer, name or model), faults,
+                            idle_timeout)
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     typer.echo(f"serving '{server.backend.name}' at {server.url}")

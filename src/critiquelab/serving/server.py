@@ -1,6 +1,10 @@
-"""A small OpenAI-compatible server (`/v1/chat/completions`, `/v1/models`) over a local model.
+"""A small OpenAI-compatible server over a local model: `/v1/chat/completions`,
+`/v1/completions` (logprobs, echo), `/v1/models`, `/health`; `stream: true` answers with
+server-sent events (the answer is generated first, then sent in pieces).
 
-Built on the standard library's ThreadingHTTPServer; generation is serialised by a lock.
+Built on the standard library's ThreadingHTTPServer; generation is serialised by a lock. Every
+request gets a JSON reply (4xx for bad input, 5xx for the server's own faults), and a socket
+idle for `idle_timeout_s` is closed, so a client that never sends its body frees its thread.
 Optional fault injection answers some requests with 429/500/503 or too slowly, decided by
 (seed, request body, how often that body was seen), so a test run is reproducible whatever
 order concurrent requests arrive in.
@@ -13,81 +17,19 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any
 
 from critiquelab.io import stable_hash
+from critiquelab.serving.backend import ChatBackend, ChatResult, Choice, ModelBackend
+from critiquelab.serving.requests import RequestError, parse_completion, parse_request
+
+__all__ = ["ChatServer", "Faults", "ModelBackend", "RequestError", "parse_request"]
 
 MAX_BODY_BYTES = 1 << 20
-MAX_N = 16
-
-
-class RequestError(ValueError):
-    """A request the server refuses with HTTP 400 (or `status`)."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    messages: list[dict]
-    max_tokens: int
-    temperature: float
-    top_p: float
-    n: int
-    stop: list[str]
-    seed: int
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    texts: list[str]
-    prompt_tokens: int
-    completion_tokens: list[int]
-    max_tokens: int
-
-
-class ChatBackend(Protocol):
-    name: str
-
-    def chat(self, request: ChatRequest) -> ChatResult: ...
-
-
-class ModelBackend:
-    """Chat over a causal LM: the tokenizer's chat template if it has one, else
-    `role: content` lines ending `assistant: `."""
-
-    def __init__(self, model, tokenizer, name: str):
-        self.model, self.tokenizer, self.name = model, tokenizer, name
-        self.context = int(getattr(model.config, "max_position_embeddings", 2048))
-        self.lock = threading.Lock()
-
-    def render(self, messages: list[dict]) -> str:
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                      add_generation_prompt=True)
-        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
-
-    def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def chat(self, request: ChatRequest) -> ChatResult:
-        from critiquelab.models.generate import generate
-
-        prompt = self.render(request.messages)
-        prompt_tokens = len(self.tokenizer(prompt)["input_ids"])
-        if prompt_tokens + request.max_tokens > self.context:
-            raise RequestError(f"prompt ({prompt_tokens} tokens) plus max_tokens "
-                               f"({request.max_tokens}) exceeds the context of {self.context}")
-        with self.lock:
-            texts = generate(self.model, self.tokenizer, [prompt], request.max_tokens,
-                             n=request.n, temperature=request.temperature, top_p=request.top_p,
-                             stop=request.stop or None, seed=request.seed)[0]
-        return ChatResult(texts, prompt_tokens, [self.count(t) for t in texts],
-                          request.max_tokens)
+IDLE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -113,44 +55,16 @@ class Faults:
         return "slow" if draw < self.fail_rate + self.slow_rate else None
 
 
-def parse_request(body: dict, model_name: str) -> ChatRequest:
-    """Validate a chat completions body; RequestError on anything we do not serve."""
-    if body.get("model") != model_name:
-        raise RequestError(f"model '{body.get('model')}' is not served here (try "
-                           f"'{model_name}')", status=404)
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str) for m in messages):
-        raise RequestError("'messages' must be a non-empty list of {role, content} strings")
-    stop = body.get("stop") or []
-    stop = [stop] if isinstance(stop, str) else stop
-    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
-        raise RequestError("'stop' must be a string or a list of up to 4 strings")
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 256
-    temperature, top_p = body.get("temperature", 1.0), body.get("top_p", 1.0)
-    n, seed = body.get("n", 1), body.get("seed") or 0
-    checks = [(isinstance(max_tokens, int) and max_tokens >= 1, "'max_tokens' must be >= 1"),
-              (isinstance(temperature, int | float) and 0 <= temperature <= 2,
-               "'temperature' must be in [0, 2]"),
-              (isinstance(top_p, int | float) and 0 < top_p <= 1, "'top_p' must be in (0, 1]"),
-              (isinstance(n, int) and 1 <= n <= MAX_N, f"'n' must be in [1, {MAX_N}]"),
-              (isinstance(seed, int), "'seed' must be an integer")]
-    for ok, message in checks:
-        if not ok:
-            raise RequestError(message)
-    return ChatRequest(messages, max_tokens, float(temperature), float(top_p), n, stop, seed)
-
-
 class ChatServer(ThreadingHTTPServer):
     """The HTTP server; `counts` tallies requests, answers and injected faults."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], backend: ChatBackend,
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, idle_timeout_s: float = IDLE_TIMEOUT_S):
         super().__init__(address, _Handler)
         self.backend, self.faults = backend, faults or Faults()
+        self.idle_timeout_s = idle_timeout_s
         self.counts: Counter[str] = Counter()
         self.seen: Counter[str] = Counter()  # request body hash -> times received
         self.lock = threading.Lock()
@@ -165,19 +79,25 @@ class ChatServer(ThreadingHTTPServer):
             self.counts.update(counts)
 
     def receive(self, body_key: str) -> int:
-        """Count a chat request; return how often the same body came before."""
+        """Count a completion request; return how often the same body came before."""
         with self.lock:
             self.counts["requests"] += 1
             self.seen[body_key] += 1
             return self.seen[body_key] - 1
 
 
-_ERROR_TYPES = {400: "invalid_request_error", 404: "not_found_error", 429: "rate_limit_error"}
+_ERROR_TYPES = {400: "invalid_request_error", 404: "not_found_error", 408: "timeout_error",
+                413: "invalid_request_error", 429: "rate_limit_error"}
+_ROUTES = ("/v1/chat/completions", "/v1/completions")
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: ChatServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout_s  # StreamRequestHandler sets it on the socket
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: no per-request logs
         return
@@ -190,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+        except OSError:  # the client gave up (timeout, reset)
             self.close_connection = True
 
     def _error(self, status: int, message: str) -> None:
@@ -198,19 +118,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": {"message": message, "type": kind, "code": status}})
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/") != "/v1/models":
+        path = self.path.rstrip("/")
+        if path == "/health":
+            return self._send(200, {"status": "ok", "model": self.server.backend.name})
+        if path != "/v1/models":
             return self._error(404, f"no route {self.path}")
         name = self.server.backend.name
         self._send(200, {"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "critiquelab"}]})
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= MAX_BODY_BYTES:
-            self.close_connection = True
-            return self._error(400, f"body must be 1 to {MAX_BODY_BYTES} bytes")
-        raw = self.rfile.read(length)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        try:
+            raw = self._body()
+        except RequestError as e:
+            self.close_connection = True  # the rest of the body, if any, is not read
+            return self._error(e.status, str(e))
+        path = self.path.rstrip("/")
+        if path not in _ROUTES:
             return self._error(404, f"no route {self.path}")
         body_key = stable_hash(raw.decode("utf-8", "replace"))
         fault = self.server.faults.decide(body_key, self.server.receive(body_key))
@@ -221,26 +145,141 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.tally(slow=1)
             time.sleep(self.server.faults.slow_s)
         try:
-            body = json.loads(raw)
-            if not isinstance(body, dict):
-                raise RequestError("the body must be a JSON object")
-            result = self.server.backend.chat(parse_request(body, self.server.backend.name))
-        except json.JSONDecodeError:
-            return self._error(400, "the body is not valid JSON")
+            body = _decode(raw)
+            if path == "/v1/chat/completions":
+                self._chat(body, body_key)
+            else:
+                self._completions(body, body_key)
         except RequestError as e:
-            return self._error(e.status, str(e))
+            self._error(e.status, str(e))
+        except Exception as e:  # noqa: BLE001 - the server's own fault, still answered in JSON
+            self._error(500, f"internal error: {type(e).__name__}")
+
+    def _body(self) -> bytes:
+        """The request body, bounded in size and in idle time."""
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit():
+            raise RequestError("Content-Length must be a decimal byte count")
+        if not 0 < int(length) <= MAX_BODY_BYTES:
+            raise RequestError(f"body must be 1 to {MAX_BODY_BYTES} bytes",
+                               status=400 if int(length) == 0 else 413)
+        try:
+            raw = self.rfile.read(int(length))
+        except TimeoutError:
+            raise RequestError(f"no body within {self.server.idle_timeout_s:g} s",
+                               status=408) from None
+        if len(raw) < int(length):
+            raise RequestError("the body is shorter than Content-Length")
+        return raw
+
+    def _chat(self, body: dict, body_key: str) -> None:
+        backend = self.server.backend
+        request = parse_request(body, backend.name)
+        result = backend.chat(request)
         self.server.tally(answered=1)
-        self._send(200, _completion(self.server.backend.name, body_key, result))
+        if request.stream:
+            return self._stream(_chat_chunks(backend.name, body_key, result))
+        self._send(200, _chat_completion(backend.name, body_key, result))
+
+    def _completions(self, body: dict, body_key: str) -> None:
+        backend = self.server.backend
+        if not isinstance(backend, ModelBackend):
+            raise RequestError("this backend serves chat completions only", status=404)
+        request = parse_completion(body, backend.name)
+        choices, prompt_tokens = backend.complete(request)
+        self.server.tally(answered=1)
+        if request.stream:
+            return self._stream(_text_chunks(backend.name, body_key, choices))
+        self._send(200, _text_completion(backend.name, body_key, choices, prompt_tokens))
+
+    def _stream(self, chunks: Iterator[dict]) -> None:
+        """Server-sent events, one `data:` line per chunk, then `data: [DONE]`."""
+        self.close_connection = True  # no Content-Length: the end of the stream ends the body
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for chunk in chunks:
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+        except OSError:
+            return
 
 
-def _completion(model: str, body_key: str, result: ChatResult) -> dict:
+def _decode(raw: bytes) -> dict:
+    """The JSON object in `raw`; RequestError for bad UTF-8, bad or absurd JSON."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError("the body is not UTF-8") from None
+    except RecursionError:
+        raise RequestError("the body's JSON is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, and integers too long to convert
+        raise RequestError(f"the body is not valid JSON ({str(e).splitlines()[0][:80]})"
+                           ) from None
+    if not isinstance(body, dict):
+        raise RequestError("the body must be a JSON object")
+    return body
+
+
+def _finish(finished: bool) -> str:
+    return "stop" if finished else "length"
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def _chat_completion(model: str, body_key: str, result: ChatResult) -> dict:
     choices = [{"index": i, "message": {"role": "assistant", "content": text},
-                "finish_reason": "length" if tokens >= result.max_tokens else "stop"}
+                "finish_reason": _finish(tokens < result.max_tokens)}
                for i, (text, tokens) in enumerate(zip(result.texts, result.completion_tokens,
                                                       strict=True))]
-    completion_tokens = sum(result.completion_tokens)
     return {"id": f"chatcmpl-{body_key}", "object": "chat.completion",
             "created": int(time.time()), "model": model, "choices": choices,
-            "usage": {"prompt_tokens": result.prompt_tokens,
-                      "completion_tokens": completion_tokens,
-                      "total_tokens": result.prompt_tokens + completion_tokens}}
+            "usage": _usage(result.prompt_tokens, sum(result.completion_tokens))}
+
+
+def _chat_chunks(model: str, body_key: str, result: ChatResult) -> Iterator[dict]:
+    """Per choice: the role, the text in pieces, then the finish reason."""
+    head = {"id": f"chatcmpl-{body_key}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}
+    for i, (text, tokens) in enumerate(zip(result.texts, result.completion_tokens,
+                                           strict=True)):
+        yield {**head, "choices": [{"index": i, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None}]}
+        for piece in _pieces(text):
+            yield {**head, "choices": [{"index": i, "delta": {"content": piece},
+                                        "finish_reason": None}]}
+        yield {**head, "choices": [{"index": i, "delta": {},
+                                    "finish_reason": _finish(tokens < result.max_tokens)}]}
+
+
+def _text_completion(model: str, body_key: str, choices: list[Choice], prompt_tokens: int
+                     ) -> dict:
+    return {"id": f"cmpl-{body_key}", "object": "text_completion", "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": i, "text": c.text, "logprobs": c.logprobs,
+                         "finish_reason": _finish(c.finished)} for i, c in enumerate(choices)],
+            "usage": _usage(prompt_tokens, sum(c.completion_tokens for c in choices))}
+
+
+def _text_chunks(model: str, body_key: str, choices: list[Choice]) -> Iterator[dict]:
+    head = {"id": f"cmpl-{body_key}", "object": "text_completion",
+            "created": int(time.time()), "model": model}
+    for i, c in enumerate(choices):
+        for piece in _pieces(c.text):
+            yield {**head, "choices": [{"index": i, "text": piece, "logprobs": None,
+                                        "finish_reason": None}]}
+        yield {**head, "choices": [{"index": i, "text": "", "logprobs": None,
+                                    "finish_reason": _finish(c.finished)}]}
+
+
+def _pieces(text: str, size: int = 8) -> Iterator[str]:
+    """The text in short pieces, as a client rendering a stream would receive them."""
+    for start in range(0, len(text), size):
+        yield text[start:start + size]
