@@ -1,4 +1,5 @@
-"""Atomic file writes, JSONL reading with clear errors, and stable hashing."""
+"""Atomic file writes (as readable as the umask allows), JSONL reading with clear errors, and
+stable hashing."""
 
 from __future__ import annotations
 
@@ -6,11 +7,30 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from critiquelab.errors import UsageError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def umask() -> int:
+    """The process umask (reading it means setting it, hence the lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def temp_dir(parent: str | Path, prefix: str, suffix: str = ".tmp") -> Path:
+    """A fresh directory in `parent` with the mode mkdir would give (mkdtemp gives 0700), so
+    a group the umask lets read can read what is renamed into place from it."""
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix, suffix=suffix))
+    path.chmod(0o777 & ~umask())
+    return path
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -19,6 +39,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp's 0600 would hide the file from the group
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

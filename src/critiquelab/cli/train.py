@@ -59,6 +59,14 @@ def train_cmd(
                                                 "files under checkpoints/runs/), wandb or "
                                                 "trackio; the run is named after --out.")
                          ] = "none",
+    save_adapter: Annotated[bool, typer.Option(help="With --lora: export the PEFT adapter "
+                                                    "alone to adapter/ instead of merged "
+                                                    "weights in model/.")] = False,
+    dtype: Annotated[str, typer.Option(help="Exported weights: fp32 or bf16 (half the "
+                                            "size).")] = "fp32",
+    push_to_hub: Annotated[str | None, typer.Option(help="Also upload the exported model (or "
+                                                         "adapter) to this Hub repository "
+                                                         "ORG/NAME.")] = None,
 ) -> None:
     """Fine-tune a model on a file of records (loss on completions only); rerun to resume."""
     from critiquelab.training import TrainConfig
@@ -84,12 +92,18 @@ def train_cmd(
                          report_to=check_tracker(report_to), run_name=out.name)
     peft = lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None
     summary = finetune_file(model, data, out, config, peft, split=split,
-                            use_chat_template=chat_template, progress=not quiet)
+                            use_chat_template=chat_template, progress=not quiet, dtype=dtype,
+                            adapter_only=save_adapter)
     if summary is not None:
         keys = ("records_in", "records_trained", "dropped", "truncated", "processes", "steps",
                 "tokens", "loss_tokens", "wall_s", "tokens_per_s", "final_loss")
         typer.echo(" ".join(f"{k}={summary[k]}" for k in keys))
-        typer.echo(f"model: {out / 'model'}")
+        exported = out / ("adapter" if save_adapter else "model")
+        typer.echo(f"{exported.name}: {exported}")
+        if push_to_hub is not None:
+            from critiquelab.hub import push
+
+            typer.echo(f"pushed: {push(exported, push_to_hub, 'model')}")
 
 
 def solve(

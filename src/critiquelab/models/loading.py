@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from critiquelab.errors import UsageError
+from critiquelab.io import temp_dir
 from critiquelab.models.quiet import quiet
 from critiquelab.models.sources import load_pretrained
 from critiquelab.models.tiny import TINY_PRESETS, build_tiny_model
@@ -71,7 +71,7 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer, path: str | Path) -
     """Write a complete safetensors model directory at `path`, replacing it atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = temp_dir(path.parent, prefix=f".{path.name}.")
     old = path.parent / f".{path.name}.old-{os.getpid()}"
     try:
         with quiet():

