@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -76,26 +78,30 @@ def all_runs(sizes: list[str], mean: float) -> dict[str, list[Run]]:
     """Every claim's experiment at every size, each test measured at `mean`."""
     runs: dict[str, list[Run]] = {}
     for claim in CLAIMS:
-        comps = [comparison(t, mean, mean - 0.02, mean + 0.02) for t in claim.checks]
-        runs[claim.experiment] = [Run(claim.experiment, s, "default", results(comps))
-                                  for s in sizes]
+        runs[claim.experiment] = [Run(claim.experiment, s, "default", results(
+            [comparison(t, mean, mean - 0.02, mean + 0.02) for t in claim.checks]))
+            for s in sizes]
     return runs
 
 
 def test_claims_json_has_eight_claims_with_a_measurement_per_size(tmp_path):
-    claims = assess(all_runs(["tiny-s", "tiny-m"], 0.1), "default")
+    runs = all_runs(["tiny-s", "tiny-m"], 0.1)
+    runs["cft-vs-sft"][0].results["comparisons"][0].update(mean=0.01, ci95=[-0.02, 0.04])
+    claims = assess(runs, "default", ["tiny-s", "tiny-m"])
     assert [c["id"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 9)]
     for c in claims["claims"]:
         assert c["verdict"] in VERDICTS and c["reason"] and c["published"] and c["experiment"]
-        assert c["measured"]["mean"] == pytest.approx(0.1)
+        assert c["measured"]["mean"] == pytest.approx(0.1)  # the largest size
         assert [m["size"] for m in c["measurements"]] == ["tiny-s", "tiny-m"]
     by_id = {c["id"]: c for c in claims["claims"]}
-    assert by_id["C1"]["verdict"] == "supports"  # +10 [+8, +12], greater
+    assert by_id["C1"]["verdict"] == "supports"  # tiny-m: +10 [+8, +12], greater
+    assert by_id["C1"]["measurements"][0]["verdict"] == "inconclusive"  # tiny-s
     assert by_id["C6"]["verdict"] == "contradicts"  # shuffling helped instead of costing
     html_path = write_claims(claims, tmp_path)
     page = html_path.read_text()
     assert "data:image/png;base64," in page and "http" not in page.replace("http-equiv", "")
     assert "measured (tiny-s)" in page and "measured (tiny-m)" in page
+    assert "+1.0 [-2.0, +4.0] <b" in page  # C1 at tiny-s, beside tiny-m
     assert json.loads((tmp_path / "claims.json").read_text())["sizes"] == ["tiny-s", "tiny-m"]
     assert "| C1 Critique fine-tuning beats imitation |" in (tmp_path / "claims.md").read_text()
 
@@ -106,3 +112,27 @@ def test_a_claim_without_results_is_withheld_with_its_reason():
     c7 = next(c for c in assess(runs, "default")["claims"] if c["id"] == "C7")
     assert (c7["verdict"], c7["reason"]) == ("withheld", "sos not run (--only)")
     assert c7["measured"]["mean"] is None
+
+
+def test_claims_command_end_to_end_on_the_real_runner(tmp_path, base_cache):
+    out = tmp_path / "claims"
+    cmd = [sys.executable, "-m", "critiquelab.cli", "claims", "--preset", "smoke", "--only",
+           "cft-vs-sft", "--out", str(out), "--cache", str(base_cache), "--quiet"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["id"] for c in claims["claims"]] == [f"C{i}" for i in range(1, 9)]
+    for c in claims["claims"]:
+        assert c["verdict"] in VERDICTS and c["reason"] and c["published"]
+        assert set(c["measured"]) >= {"mean", "ci95"} and c["experiment"]
+    c1, *others = claims["claims"]
+    assert c1["measurements"][0]["seeds"] == 1 and "not run" not in c1["reason"]
+    assert all(c["verdict"] == "withheld" and "not run" in c["reason"] for c in others)
+    assert (out / "cft-vs-sft" / "results.json").is_file()
+    page = (out / "claims.html").read_text()
+    assert "C8" in page and "src=\"http" not in page and "<script" not in page
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cft-vs-sft" / "cells").iterdir()}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert stamps == {p.name: p.stat().st_mtime_ns
+                      for p in (out / "cft-vs-sft" / "cells").iterdir()}

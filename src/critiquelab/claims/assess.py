@@ -50,11 +50,11 @@ def assess_claim(claim: Claim, runs: list[Run]) -> dict:
             "measurements": measurements}
 
 
-def assess(runs: dict[str, list[Run]], preset: str) -> dict:
-    """claims.json: every claim against the runs of its experiment (sizes in order)."""
+def assess(runs: dict[str, list[Run]], preset: str, sizes: list[str] | None = None) -> dict:
+    """claims.json: every claim against the runs of its experiment, one per size asked for
+    (sizes empty: each experiment at its preset's own model)."""
     claims = [assess_claim(c, runs.get(c.experiment) or [Run(c.experiment, "-", preset)])
               for c in CLAIMS]
     commits = sorted({m["commit"] for c in claims for m in c["measurements"] if m["commit"]})
-    sizes = list(dict.fromkeys(r.size for rs in runs.values() for r in rs))
-    return {"preset": preset, "sizes": sizes, "commits": commits, "rule": RULE,
+    return {"preset": preset, "sizes": sizes or [], "commits": commits, "rule": RULE,
             "claims": claims}

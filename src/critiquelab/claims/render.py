@@ -30,20 +30,26 @@ def _num(x: float | None, scale: float = 100, fmt: str = ".1f") -> str:
 
 
 def summary_rows(claims: dict) -> tuple[list[str], list[list[str]]]:
-    """One row per claim; the primary check's effect and verdict at each size side by side."""
-    sizes = claims["sizes"] or ["-"]
-    header = ["claim", "experiment", "published", *[f"measured ({s})" for s in sizes]]
+    """One row per claim; the primary check's effect and verdict at each size side by side
+    (one column, the size named in it, when no sizes were asked for)."""
+    sizes = claims["sizes"]
+    header = ["claim", "experiment", "published",
+              *([f"measured ({s})" for s in sizes] or ["measured"])]
     rows = []
     for c in claims["claims"]:
         by_size = {m["size"]: m for m in c["measurements"]}
-        cells = []
-        for s in sizes:
-            m = by_size.get(s)
-            cells.append("–" if m is None else
-                         f"{effect_text(m['checks'][0]['mean'], m['checks'][0]['ci95'])} "
-                         f"**{m['verdict']}**")
+        cells = [_measured(by_size.get(s)) for s in sizes] or [
+            _measured(c["measurements"][-1], with_size=True)]
         rows.append([f"{c['id']} {c['title']}", c["experiment"], c["published"], *cells])
     return header, rows
+
+
+def _measured(m: dict | None, with_size: bool = False) -> str:
+    if m is None:
+        return "–"
+    t = m["checks"][0]
+    size = f" ({m['size']})" if with_size and t["mean"] is not None else ""
+    return f"{effect_text(t['mean'], t['ci95'])}{size} **{m['verdict']}**"
 
 
 def test_rows(claim: dict) -> tuple[list[str], list[list[str]]]:
@@ -71,14 +77,14 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def forest_plot(claims: dict) -> bytes:
     """Every check's effect with its 95% CI on one axis, one marker per size, PNG bytes."""
-    rows = [(f"{c['id']} {t['arm']} - {t['baseline']} ({t['split']})", i, c)
+    rows = [(f"{c['id']} {t['arm']} - {t['baseline']}, {t['metric']} ({t['split']})", i, c)
             for c in claims["claims"] for i, t in enumerate(c["measurements"][0]["checks"])]
-    sizes = claims["sizes"] or ["-"]
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.4))
+    sizes = claims["sizes"] or [None]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.4))
     for y, (_, i, c) in enumerate(rows):
         by_size = {m["size"]: m for m in c["measurements"]}
         for k, s in enumerate(sizes):
-            m = by_size.get(s)
+            m = by_size.get(s) if s else c["measurements"][-1]
             t = m["checks"][i] if m else None
             yy = y + (k - (len(sizes) - 1) / 2) * 0.22
             if t and t["mean"] is not None and t["ci95"]:
@@ -86,7 +92,7 @@ def forest_plot(claims: dict) -> bytes:
                 ax.errorbar(100 * t["mean"], yy, xerr=[[100 * t["mean"] - lo],
                                                        [hi - 100 * t["mean"]]],
                             fmt="os"[k % 2], color=MARKS[t["verdict"]], capsize=3,
-                            label=s if y == 0 else None)
+                            label=s if y == 0 and s else None)
             if t and t["published"] is not None and k == 0:
                 ax.plot(100 * t["published"], y, "D", mfc="none", color="black",
                         label="published" if y == 0 else None)

@@ -57,4 +57,4 @@ def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
             continue
         runs[name] = [run_one(name, preset, size, out, seeds, workers, cache, progress)
                       for size in sizes or [None]]
-    return assess(runs, preset)
+    return assess(runs, preset, sizes)
