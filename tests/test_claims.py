@@ -55,6 +55,10 @@ def test_withheld_when_a_gate_fails_or_at_the_floor():
                            "passed": True}}
     t = judge_check(results([comp], failed), CHECK)
     assert t["verdict"] == "withheld" and "cft failed its validity gate" in t["reason"]
+    assert "(solve_accuracy 1.0% against 30.0%)" in t["reason"]
+    unknown = {**failed, "cft": {**failed["cft"], "reference": None, "passed": None}}
+    t = judge_check(results([comp], unknown), CHECK)
+    assert t["verdict"] == "withheld" and "could not be checked" in t["reason"]
     floor = {"arm": "sft-gold", "metric": "solve_accuracy", "split": "id", "value": 0.04,
              "trivial": 0.05}
     t = judge_check(results([{**comp, "floor": True}], floors=[floor]), CHECK)

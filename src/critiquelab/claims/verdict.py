@@ -38,6 +38,10 @@ def sign_verdict(direction: str, lo: float, hi: float, margin: float) -> str:
     return INCONCLUSIVE
 
 
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
 def find_comparison(results: dict, check: Check) -> dict | None:
     """The comparison of results.json that the check names, or None."""
     for c in results.get("comparisons", []):
@@ -79,11 +83,11 @@ def judge_check(results: dict, check: Check) -> dict:
     out.update(mean=comp["mean"], ci95=[lo, hi], p_holm=comp["p_holm"], mde=comp["mde"],
                floor=bool(comp.get("floor")))
     out["gates"] = {a: results["validity"].get(a) for a in (check.arm, check.baseline)}
-    failed = [a for a, g in out["gates"].items() if g is not None and not g.get("passed")]
-    if failed:
-        g = out["gates"][failed[0]]
-        return withheld(f"{failed[0]} failed its validity gate ({g.get('metric')} "
-                        f"{g.get('value')} against reference {g.get('reference')})")
+    for arm, g in out["gates"].items():  # an arm without a gate (untrained) is absent
+        if g is not None and g.get("passed") is not True:
+            what = "failed" if g.get("passed") is False else "could not be checked against"
+            return withheld(f"{arm} {what} its validity gate ({g.get('metric')} "
+                            f"{_pct(g.get('value'))} against {_pct(g.get('reference'))})")
     if comp.get("verdict") == WITHHELD:
         return withheld(comp.get("reason") or "withheld by the runner")
     if out["floor"]:
