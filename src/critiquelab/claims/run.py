@@ -19,7 +19,7 @@ def run_dir(out: Path, experiment: str, size: str | None) -> Path:
 
 
 def run_one(experiment: str, preset: str, size: str | None, out: Path, seeds: int | None,
-            workers: int, cache: Path | None, progress: bool) -> Run:
+            workers: int, cache: Path | None, progress: bool, verbose: bool = False) -> Run:
     """One experiment at one size through the resumable runner; a finished one is reused."""
     exp = get_experiment(experiment)
     if preset not in exp.presets:
@@ -32,14 +32,15 @@ def run_one(experiment: str, preset: str, size: str | None, out: Path, seeds: in
         seeds = SMOKE_SEEDS
     ctx = make_context(exp, preset, seeds, run_dir(out, experiment, size), cache,
                        progress=progress, overrides={"model": size} if size else None)
-    ctx.workers = workers
+    ctx.workers, ctx.verbose = workers, verbose
     results = run_experiment(exp, ctx)
     return Run(experiment, size or str(params.get("model", "-")), preset, results)
 
 
 def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
                experiments: list[str] | None = None, seeds: int | None = None,
-               workers: int = 1, cache: Path | None = None, progress: bool = True) -> dict:
+               workers: int = 1, cache: Path | None = None, progress: bool = True,
+               verbose: bool = False) -> dict:
     """claims.json for the preset; `experiments` limits what runs (the others are withheld)."""
     needed = claim_experiments()
     unknown = [e for e in experiments or [] if e not in needed]
@@ -55,6 +56,6 @@ def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
             runs[name] = [Run(name, size or "-", preset, missing=f"{name} not run (--only)")
                           for size in sizes or [None]]
             continue
-        runs[name] = [run_one(name, preset, size, out, seeds, workers, cache, progress)
-                      for size in sizes or [None]]
+        runs[name] = [run_one(name, preset, size, out, seeds, workers, cache, progress,
+                              verbose) for size in sizes or [None]]
     return assess(runs, preset, sizes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,8 @@ def claims(
         raise UsageError(f"unknown preset '{preset}' (known: smoke, default, full)")
     out = out or Path("runs") / f"claims-{preset}"
     result = run_claims(preset, out, _names(sizes), _names(only), seeds, workers, cache,
-                        progress=not quiet)
+                        progress=not quiet,
+                        verbose=os.environ.get("TRANSFORMERS_VERBOSITY") == "info")
     path = write_claims(result, out)
     for c in result["claims"]:
         typer.echo(f"{c['id']} {c['verdict']:<12} {c['reason']}")
