@@ -68,11 +68,18 @@ def main() -> None:
         app(standalone_mode=False)
     except (UsageError, TyperException) as e:
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
-        print(f"critiquelab: error: {msg}", file=sys.stderr)
-        sys.exit(2)
+        _fail(msg)
     except (typer.Abort, KeyboardInterrupt):
         print("critiquelab: interrupted; finished work is kept, rerun with the same --out "
               "to resume", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:  # the environment, not the code: a full disk, a vanished file
+        _fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit code 2."""
+    print(f"critiquelab: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)

@@ -36,6 +36,8 @@ def serve(
     from critiquelab.models import load_model
     from critiquelab.serving import ChatServer, Faults, ModelBackend
 
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {port}")
     try:
         faults = Faults(fail_rate, slow_rate, slow_s, fault_seed)
     except ValueError as e:

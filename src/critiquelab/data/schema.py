@@ -16,14 +16,13 @@ Sources: a `.jsonl`/`.json` file, a `.parquet` file, a `datasets.save_to_disk` d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.grading import reference_answer
-from critiquelab.io import atomic_write_bytes, stable_hash, write_jsonl
+from critiquelab.io import atomic_write_bytes, numbered_jsonl, stable_hash, write_jsonl
 
 _LABELS = {"right": True, "correct": True, "wrong": False, "incorrect": False}
 
@@ -88,17 +87,8 @@ def iter_rows(source: str | Path, split: str | None = None) -> Iterator[tuple[di
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[dict, str]]:
     with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise UsageError(f"{where}: expected a JSON object")
-            yield obj, where
+        for lineno, obj in numbered_jsonl(f, str(path)):
+            yield obj, f"{path}:{lineno}"
 
 
 def _dataset_rows(path: Path, split: str | None) -> Iterator[tuple[dict, str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import bootstrap_ci, paired_difference
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
-from critiquelab.io import atomic_write_json, ensure_writable_dir
+from critiquelab.io import atomic_write_json, ensure_writable_dir, read_json
 from critiquelab.reporting import console, write_report
 
 
@@ -40,7 +40,9 @@ def _check_manifest(exp: Experiment, ctx: RunContext) -> None:
     manifest = json.loads(json.dumps(  # tuples become lists, as they come back from disk
         {"experiment": exp.name, "preset": ctx.preset_name, "params": ctx.params}))
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_json(path)  # a damaged run.json is one line of error, not a traceback
+        if not isinstance(old, dict):
+            raise UsageError(f"{path}: not a run manifest; use another --out")
         if {k: old.get(k) for k in manifest} != manifest:
             raise UsageError(f"{ctx.out_dir} holds a run of '{old.get('experiment')}' preset "
                              f"'{old.get('preset')}' with other settings; use another --out")
