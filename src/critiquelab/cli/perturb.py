@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from critiquelab.errors import UsageError
+
 
 def register(app: typer.Typer) -> None:
     app.command("perturb")(perturb)
@@ -28,6 +30,8 @@ def perturb(
 
     check_kind_rate(kind, rate)
     records = read_jsonl(source)
+    if not records:
+        raise UsageError(f"{source}: no records")
     perturbed = perturb_records(records, kind, rate, seed, field, str(source))
     changed = sum(a != b for a, b in zip(records, perturbed, strict=True))
     write_jsonl(out, perturbed)

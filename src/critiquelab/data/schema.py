@@ -63,7 +63,17 @@ class CandidateRecord:
 
 
 def iter_rows(source: str | Path, split: str | None = None) -> Iterator[tuple[dict, str]]:
-    """Yield (row, where) from a JSONL/Parquet file, a saved dataset or `hf:NAME[:CONFIG]`."""
+    """Yield (row, where) from a JSONL/Parquet file, a saved dataset or `hf:NAME[:CONFIG]`;
+    a source without a single row raises UsageError."""
+    empty = True
+    for row in _rows(source, split):
+        empty = False
+        yield row
+    if empty:
+        raise UsageError(f"{source}: no records")
+
+
+def _rows(source: str | Path, split: str | None) -> Iterator[tuple[dict, str]]:
     text = str(source)
     if text.startswith("hf:"):
         yield from _hub_rows(text, split)
