@@ -67,7 +67,8 @@ CLAIMS: tuple[Claim, ...] = (
           "Qwen2.5-Math-7B: 1-shot CFT 42.2 against SFT on a full dataset 28.9 (+13.3); "
           "1-shot RLVR 40.2",
           "oneshot-cft",
-          (Check("cft-1shot", "sft-full", "solve_accuracy", "id", GREATER, 0.133),)),
+          (Check("cft-1shot", "sft-full", "solve_accuracy", "id", GREATER, 0.133),
+           Check("cft-1shot", "rlvr-1shot", "solve_accuracy", "id", EQUIVALENT, 0.020))),
     Claim("C5", "Critique in the self-training loop counters tail narrowing",
           "Xi et al. 2024; Ding et al. 2024",
           "more hard problems in the self-generated data and larger gains on hard problems "
@@ -91,7 +92,8 @@ CLAIMS: tuple[Claim, ...] = (
           "Deng et al. 2025 (Supervised Reinforcement Learning)",
           "Qwen2.5-7B-Instruct, AMC23: SRL then RLVR 57.5 against SRL alone 50.0 (+7.5)",
           "sequencing",
-          (Check("srl-then-rlvr", "rlvr", "solve_accuracy", "id", GREATER),)),
+          (Check("srl-then-rlvr", "rlvr", "solve_accuracy", "id", GREATER),
+           Check("srl-then-rlvr", "srl", "solve_accuracy", "id", GREATER, 0.075))),
 )
 
 
