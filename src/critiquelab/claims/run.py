@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from critiquelab.claims.assess import Run, assess
@@ -41,7 +43,12 @@ def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
                experiments: list[str] | None = None, seeds: int | None = None,
                workers: int = 1, cache: Path | None = None, progress: bool = True,
                verbose: bool = False) -> dict:
-    """claims.json for the preset; `experiments` limits what runs (the others are withheld)."""
+    """claims.json for the preset; `experiments` limits what runs (the others are withheld).
+
+    The first experiment runs alone at every size (its cells `workers` at a time), so the
+    chain base the other chain experiments share is built once per size; then up to
+    `workers` experiments run at a time, each in its own process.
+    """
     needed = claim_experiments()
     unknown = [e for e in experiments or [] if e not in needed]
     if unknown:
@@ -49,13 +56,20 @@ def run_claims(preset: str, out: Path, sizes: list[str] | None = None,
                          f"(claims need: {', '.join(needed)})")
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
-    chosen = experiments or needed
-    runs = {}
-    for name in needed:
-        if name not in chosen:
-            runs[name] = [Run(name, size or "-", preset, missing=f"{name} not run (--only)")
-                          for size in sizes or [None]]
-            continue
-        runs[name] = [run_one(name, preset, size, out, seeds, workers, cache, progress,
-                              verbose) for size in sizes or [None]]
+    jobs = [(name, size) for name in needed if name in (experiments or needed)
+            for size in sizes or [None]]
+    done: dict[tuple[str, str | None], Run] = {}
+    first = [j for j in jobs if j[0] == jobs[0][0]]  # at every size
+    for name, size in jobs if workers == 1 else first:
+        done[name, size] = run_one(name, preset, size, out, seeds, workers, cache, progress,
+                                   verbose)
+    rest = [j for j in jobs if j not in done]
+    if rest:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = {j: pool.submit(run_one, j[0], preset, j[1], out, seeds, 1, cache,
+                                      False, verbose) for j in rest}
+            done.update({j: f.result() for j, f in futures.items()})
+    runs = {name: [done.get((name, size)) or
+                   Run(name, size or "-", preset, missing=f"{name} not run (--only)")
+                   for size in sizes or [None]] for name in needed}
     return assess(runs, preset, sizes)
