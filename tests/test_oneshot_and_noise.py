@@ -12,7 +12,7 @@ from critiquelab.critics import ExactCritic, NoisyCritic
 from critiquelab.data.formats import COMPACT
 from critiquelab.data.splits import leaked_ids
 from critiquelab.experiments import get_experiment
-from critiquelab.experiments.chain_common import ChainState, chain_splits
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_splits
 from critiquelab.experiments.critique_noise import critique_stream
 from critiquelab.experiments.runner import make_context, run_experiment
 
@@ -29,7 +29,7 @@ def run(name: str, out, cache, seeds: int) -> dict:
 
 def assert_cis(res: dict, arms, metric: str = "solve_accuracy") -> None:
     for arm in arms:
-        for split in ("id", "ood"):
+        for split in EVAL:
             cell = res["arms"][arm][metric][split]
             assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
 
@@ -68,7 +68,7 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     _, splits = chain_splits(res["params"])
     seeds = [p for p in splits["train"] if p.text in {r["seed_problem"] for r in runs}]
     assert len(seeds) == 2
-    assert not leaked_ids(seeds, splits["validation"] + splits["id"] + splits["ood"])
+    assert not leaked_ids(seeds, [q for sp in ("validation", *EVAL) for q in splits[sp]])
     assert any("per seed problem" in c for c in res["conclusions"])
     assert (tmp_path / "run" / "validation_accuracy.png").stat().st_size > 0
 

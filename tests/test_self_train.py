@@ -2,7 +2,7 @@
 
 from critiquelab.data.splits import leaked_ids
 from critiquelab.experiments import get_experiment
-from critiquelab.experiments.chain_common import chain_splits
+from critiquelab.experiments.chain_common import EVAL, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
 
 
@@ -16,7 +16,7 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
     for arm in exp.arms:
         for metric in ("solve_accuracy", "pass_at_1", "pass_at_4", "pass_at_16",
                        "answer_entropy"):
-            for split in ("id", "ood"):
+            for split in EVAL:
                 cell = res["arms"][arm][metric][split]
                 assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
         k1, k4, k16 = (res["arms"][arm][f"pass_at_{k}"]["id"]["mean"] for k in (1, 4, 16))
@@ -55,5 +55,5 @@ def test_pool_and_evaluation_heads_never_overlap():
         _, splits = chain_splits(params)
         pool = splits["train"][:params["self_train"]["n_problems"]]
         assert len(pool) == params["self_train"]["n_problems"]
-        for split in ("validation", "id", "ood"):
+        for split in ("validation", *EVAL):
             assert not leaked_ids(pool, splits[split])

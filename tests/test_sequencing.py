@@ -13,7 +13,7 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert set(res["arms"]) == set(exp.arms)
     for arm in exp.arms:
         for metric in exp.metrics:
-            for split in ("id", "ood"):
+            for split in exp.splits:
                 cell = res["arms"][arm][metric][split]
                 assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
     b, rl = res["budget"], res["params"]["rl"]

@@ -12,7 +12,7 @@ import random
 from critiquelab.critics.base import ExactCritic
 from critiquelab.data.builders import cft_records, sft_records, take_token_budget
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.chain_common import ChainState, chain_setup, evaluate
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.reporting.report import describe_difference
@@ -22,8 +22,12 @@ from critiquelab.training import TrainConfig, train
 # arithmetic table from a few million tokens, so the base has partial ability to build on.
 SMOKE = {
     "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 4},
-    "id_difficulties": (1, 2), "ood_difficulties": (3, 4), "pretrain_difficulties": (1, 2),
-    "n_validation": 16, "n_eval": 24, "n_train": 400, "n_pretrain": 1500, "data_seed": 1234,
+    # Trained lengths; one-operation problems are single facts, reported as `recall`. The other
+    # evaluation splits (docs/SPLITS.md) share no computation with any training problem.
+    "id_difficulties": (1, 2), "recall_difficulties": (1,), "pretrain_difficulties": (1, 2),
+    "ood": {"ood-length": {"steps": 1}, "ood-shift": {"distractors": (3, 4)}},
+    "n_validation": 16, "n_recall": 12, "n_eval": 12, "n_train": 400, "n_pretrain": 1500,
+    "data_seed": 1234,
     "model": "tiny-xs",
     "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
                  "train": {"learning_rate": 3e-3, "epochs": 3, "batch_size": 32, "seed": 0}},
@@ -33,9 +37,8 @@ SMOKE = {
 DEFAULT = {
     **SMOKE,
     "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 6},
-    "id_difficulties": (1, 2, 3), "ood_difficulties": (4, 5, 6),
-    "pretrain_difficulties": (1, 2, 3),
-    "n_validation": 100, "n_eval": 150, "n_train": 6000, "n_pretrain": 20000,
+    "id_difficulties": (1, 2, 3), "pretrain_difficulties": (1, 2, 3),
+    "n_validation": 100, "n_recall": 50, "n_eval": 150, "n_train": 6000, "n_pretrain": 20000,
     "model": "tiny-s",
     # Calibrated on a GPU (docs/experiments/cft-vs-sft.md#calibrating-the-default-base): at lr
     # 3e-3 tiny-s diverges; at 1e-3 sound solving appears after about 2,000 steps of batch 32.
@@ -48,9 +51,10 @@ DEFAULT = {
 FULL = {
     **DEFAULT,
     "world": {"max_value": 99, "max_literal": 9, "distractors": (0, 2), "min_ops": 1, "max_ops": 8},
-    "id_difficulties": (2, 3, 4, 5), "ood_difficulties": (6, 7, 8),
-    "pretrain_difficulties": (1, 2, 3, 4, 5),
-    "n_validation": 300, "n_eval": 500, "n_train": 50000, "n_pretrain": 100000, "model": "tiny-m",
+    "id_difficulties": (2, 3, 4, 5), "pretrain_difficulties": (1, 2, 3, 4, 5),
+    "ood": {"ood-length": {"steps": 1}, "ood-shift": {"distractors": (4, 6)}},
+    "n_validation": 300, "n_recall": 100, "n_eval": 500, "n_train": 50000, "n_pretrain": 100000,
+    "model": "tiny-m",
     "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
                  "train": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 64, "seed": 0}},
     "finetune": {"token_budget": 3_000_000, "learning_rate": 1e-4, "batch_size": 64},
@@ -74,7 +78,7 @@ class CftVsSft(Experiment):
     arms = ("base", "sft-raw", "sft-verified", "sft-gold", "cft")
     presets = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
     metrics = ("solve_accuracy", "format_rate", "critique_accuracy", "error_localization")
-    splits = ("id", "ood")
+    splits = EVAL
     baseline = "sft-gold"
     seed_invariant_arms = ("base",)
 

@@ -3,6 +3,8 @@ base (stage 0), and evaluation of a model on every metric."""
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 import shutil
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ from pathlib import Path
 from critiquelab.critics.base import ExactCritic
 from critiquelab.data.builders import pretrain_corpus
 from critiquelab.data.formats import COMPACT, PromptFormat
-from critiquelab.data.splits import SplitSpec, make_splits
+from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
 from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
 from critiquelab.experiments.spec import RunContext
 from critiquelab.io import atomic_write_json, stable_hash
@@ -20,7 +22,9 @@ from critiquelab.reporting import console
 from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem, World, get_world
 
-EVAL = ("id", "ood")
+# recall: one-operation facts, which cannot be kept out of training; id: compositions of the
+# trained lengths, whose computations never train; then one kind of shift each.
+EVAL = ("recall", "id", *OOD_KINDS)
 
 
 @dataclass
@@ -32,13 +36,32 @@ class ChainState:
     base_dir: Path
 
 
+# The preset entries that shape the splits (and so the pretrained base).
+SPLIT_KEYS = ("world", "id_difficulties", "recall_difficulties", "pretrain_difficulties", "ood",
+              "n_validation", "n_recall", "n_eval", "n_train", "n_pretrain", "data_seed")
+
+
 def chain_splits(params: dict) -> tuple[World, dict[str, list[Problem]]]:
-    """The world and its seeded splits; evaluation problems are excluded from training ones."""
+    """The world and its seeded splits; no training problem shares an evaluation problem's
+    computation (signature), and recall problems are kept out of training exactly. Memoized
+    per process: drawing the default splits takes most of a minute."""
+    world, splits = _draw_splits(json.dumps({k: params[k] for k in SPLIT_KEYS}, sort_keys=True))
+    return world, {name: list(ps) for name, ps in splits.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _draw_splits(blob: str) -> tuple[World, dict[str, list[Problem]]]:
+    params = json.loads(blob)
     world = get_world("chain", **params["world"])
-    ids, ood = tuple(params["id_difficulties"]), tuple(params["ood_difficulties"])
-    specs = {"validation": SplitSpec(params["n_validation"], ids),
-             "id": SplitSpec(params["n_eval"], ids), "ood": SplitSpec(params["n_eval"], ood),
-             "train": SplitSpec(params["n_train"], ids),
+    recall = tuple(params["recall_difficulties"])
+    composed = tuple(d for d in params["id_difficulties"] if d not in recall)
+    specs = {"validation": SplitSpec(params["n_validation"], composed, "eval"),
+             "recall": SplitSpec(params["n_recall"], recall, "recall"),
+             "id": SplitSpec(params["n_eval"], composed, "eval"),
+             **{kind: ood_spec(kind, params["n_eval"], world, params["world"], composed,
+                               params["ood"][kind])
+                for kind in OOD_KINDS},
+             "train": SplitSpec(params["n_train"], tuple(params["id_difficulties"])),
              "pretrain": SplitSpec(params["n_pretrain"], tuple(params["pretrain_difficulties"]))}
     return world, make_splits(world, specs, params["data_seed"])
 
@@ -95,7 +118,7 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext) -> P
 
 def evaluate(state: ChainState, model, tokenizer, params: dict,
              critique: bool = True) -> tuple[dict, dict]:
-    """All metrics on the id and ood splits: (metric -> split -> scores, split -> difficulty)."""
+    """All metrics on every evaluation split: (metric -> split -> scores, split -> difficulty)."""
     scores: dict[str, dict[str, list[float]]] = {}
     groups = {}
     for sp in EVAL:

@@ -24,7 +24,7 @@ from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.evaluation.style import approves, style_components, style_score
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import ChainState, chain_setup
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -70,14 +70,16 @@ class ImitationStyle(Experiment):
 
     def setup(self, ctx: RunContext) -> StyleState:
         """The base and its splits; narrow training problems from the train split; a fresh
-        narrow test split that excludes every other problem; broad = id + ood."""
+        narrow test split that excludes every other problem; broad = every evaluation split but
+        recall (the compositions: id and the ood kinds)."""
         chain = chain_setup(ctx)
         narrow = narrow_difficulty(ctx.params)
         used = {p.id for ps in chain.splits.values() for p in ps}
         rng = random.Random(f"narrow:{ctx.params['data_seed']}")
         narrow_test = generate_problems(chain.world, SplitSpec(ctx.params["n_eval"], (narrow,)),
                                         rng, used)
-        tests = {"narrow": narrow_test, "broad": chain.splits["id"] + chain.splits["ood"]}
+        broad = [q for sp in EVAL if sp != "recall" for q in chain.splits[sp]]
+        tests = {"narrow": narrow_test, "broad": broad}
         narrow_train = [p for p in chain.splits["train"] if p.difficulty == narrow]
         trained = narrow_train + chain.splits["pretrain"]
         if any(leaked_ids(trained, t) for t in tests.values()):

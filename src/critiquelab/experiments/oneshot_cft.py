@@ -35,7 +35,7 @@ from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import ChainState, chain_setup, evaluate
+from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.reporting.report import describe_difference
@@ -165,7 +165,7 @@ class OneShotCft(Experiment):
     arms = ("base", "sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen", "rlvr-1shot")
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate")
-    splits = ("id", "ood")
+    splits = EVAL
     baseline = "sft-full"
     seed_invariant_arms = ("base",)
 

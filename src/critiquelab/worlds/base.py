@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from critiquelab.io import stable_hash
@@ -24,7 +25,7 @@ class Problem:
     difficulty: int
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Canonical hash: identical problems share it however they were generated."""
         canonical = self.data.get("canonical", self.text)
@@ -116,6 +117,12 @@ class World(ABC):
         self, problem: Problem, rng: random.Random, kind: str | None = None
     ) -> InjectedError:
         """Break the canonical solution with a typed error at a chosen step."""
+
+    def signature(self, problem: Problem) -> str:
+        """The computation a problem asks for, as a hash: problems that differ only in what a
+        solution ignores (distractors, names, order) share it, so splits can keep evaluation
+        computations out of training. Worlds without such noise use the canonical hash."""
+        return problem.id
 
     def fake_reason(self, problem: Problem, check: StepCheck, rng: random.Random) -> str:
         """A plausible but false reason to blame a correct line (used by noisy critics)."""

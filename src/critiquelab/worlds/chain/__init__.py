@@ -13,11 +13,18 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from critiquelab.io import stable_hash
 from critiquelab.worlds import register_world
 from critiquelab.worlds.base import InjectedError, Problem, StepCheck, Verification, World
 from critiquelab.worlds.chain import check, inject
 from critiquelab.worlds.chain.generate import ChainConfig, generate_defs
-from critiquelab.worlds.chain.model import definitions, make_problem, needed_order, parse_problem
+from critiquelab.worlds.chain.model import (
+    computation,
+    definitions,
+    make_problem,
+    needed_order,
+    parse_problem,
+)
 
 __all__ = ["ChainConfig", "ChainWorld"]
 
@@ -51,6 +58,11 @@ class ChainWorld(World):
         defs = definitions(problem)
         lines, answer = inject.trace(defs, needed_order(defs, problem.data["question"]))
         return "\n".join([*lines, f"Answer: {answer}"])
+
+    def signature(self, problem: Problem) -> str:
+        """The hash of the needed sub-graph: what a solution computes, distractors aside."""
+        computed = computation(definitions(problem), problem.data["question"])
+        return stable_hash({"world": self.name, "computation": computed})
 
     def verify(self, problem: Problem, solution: str) -> Verification:
         return check.verify(problem, solution)

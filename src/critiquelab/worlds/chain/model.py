@@ -46,9 +46,10 @@ def fmt(left: Operand, op: str, right: Operand) -> str:
 
 
 def rhs_key(op: str, args: Sequence[Operand]) -> tuple:
-    """Identity of a right-hand side, with operands sorted for commutative operators."""
-    key = [(isinstance(a, str), str(a)) for a in args]
-    return (op, tuple(sorted(key) if op in COMMUTATIVE else key))
+    """Identity of a right-hand side, operands ordered for commutative operators (as strings:
+    numbers and names never collide)."""
+    left, right = str(args[0]), str(args[1])
+    return (op, right, left) if op in COMMUTATIVE and right < left else (op, left, right)
 
 
 def definitions(problem: Problem) -> dict[str, Def]:
@@ -112,6 +113,22 @@ def canonical(defs: Mapping[str, Def], question: str) -> str:
             parts.append(f"{names[d.var]}={rhs}")
             del pending[d.var]
     return ";".join(parts) + f";?{names[question]}"
+
+
+def computation(defs: Mapping[str, Def], question: str) -> str:
+    """The canonical form of only the definitions the question needs (its constants included):
+    distractors dropped, variables renamed, numbers and operand order kept."""
+    needed: dict[str, Def] = {}
+
+    def visit(v: str) -> None:
+        if v not in needed:
+            needed[v] = defs[v]
+            for a in defs[v].args:
+                if isinstance(a, str):
+                    visit(a)
+
+    visit(question)
+    return canonical(needed, question)
 
 
 def render_problem(defs: Sequence[Def], question: str) -> str:
