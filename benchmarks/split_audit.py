@@ -48,14 +48,19 @@ def main() -> None:
               "splits": audit(world, splits, ("validation", *EVAL)),
               "old_scheme": audit(old_world, old, ("validation", "id", "ood"))}
     atomic_write_json(DOCS / "splits.json", result)
+    write_tables(result)
+    print(markdown(result["splits"]), markdown(result["old_scheme"]), sep="\n\n")
+
+
+def write_tables(result: dict) -> None:
+    """Replace each `<!-- audit:KEY -->` ... `<!-- /audit -->` block of docs/SPLITS.md."""
     doc = DOCS / "SPLITS.md"
     text = doc.read_text()
     for key in ("splits", "old_scheme"):
-        text = re.sub(rf"(<!-- audit:{key} -->\n).*?(\n<!-- /audit -->)",
-                      lambda m, k=key: m.group(1) + markdown(result[k]) + m.group(2), text,
-                      flags=re.DOTALL)
+        text = re.sub(rf"(<!-- audit:{key} -->\n)(?:.*?\n)?(<!-- /audit -->)",
+                      lambda m, k=key: m.group(1) + markdown(result[k]) + "\n" + m.group(2),
+                      text, flags=re.DOTALL)
     atomic_write_text(doc, text)
-    print(markdown(result["splits"]), markdown(result["old_scheme"]), sep="\n\n")
 
 
 if __name__ == "__main__":
