@@ -168,10 +168,20 @@ def open_backend(spec: str, backend: str, seed: int):
     return HFBackend(model, tokenizer), tokenizer, name
 
 
-def configs() -> None:
+def configs(
+    lm_eval: Annotated[bool, typer.Option("--lm-eval", help="Print the directory of the "
+                                                            "lm-evaluation-harness tasks "
+                                                            "(critiquelab_chain, "
+                                                            "critiquelab_countdown) instead, "
+                                                            "for lm_eval --include_path.")
+                       ] = False,
+) -> None:
     """Print the paths of the shipped accelerate configs (DDP, DeepSpeed ZeRO-3, FSDP)."""
     from importlib.resources import files
 
+    if lm_eval:
+        typer.echo(str(files("critiquelab") / "configs" / "lm_eval"))
+        return
     for path in sorted((files("critiquelab") / "configs").iterdir(), key=lambda p: p.name):
         if path.name.endswith(".yaml"):
             typer.echo(str(path))
