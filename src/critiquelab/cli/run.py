@@ -32,6 +32,13 @@ def run(
     data: Annotated[Path | None, typer.Option(help="Data directory, for experiments on "
                                                    "real data (e.g. GSM8K).")] = None,
     report_to: Annotated[str, typer.Option(help=REPORT_TO_HELP)] = "none",
+    workers: Annotated[int, typer.Option(help="Cells computed side by side in separate "
+                                              "processes (0: one per free core).")] = 0,
+    executor: Annotated[str, typer.Option(help="Where cells run: local, ray (RAY_ADDRESS or a "
+                                               "local instance) or slurm (submitit).")] = "local",
+    slurm: Annotated[list[str] | None, typer.Option(help="A submitit option for --executor "
+                                                        "slurm, KEY=VALUE (repeatable), e.g. "
+                                                        "slurm_partition=cpu.")] = None,
 ) -> None:
     """Run an experiment; write results.json, report.md, report.html and plots to --out."""
     from critiquelab.experiments import get_experiment
@@ -49,10 +56,23 @@ def run(
             raise UsageError(f"experiment '{experiment}' has no --{key} option")
     ctx = make_context(exp, preset, seeds, out, cache, progress=not quiet, overrides=overrides)
     ctx.report_to = tracker
+    ctx.workers, ctx.executor = workers, executor
+    ctx.executor_options = parse_options(slurm or [])
     ctx.verbose = os.environ.get("TRANSFORMERS_VERBOSITY") == "info"  # set by --verbose
     results = run_experiment(exp, ctx)
     print_summary(results, exp.metrics)
     typer.echo(f"report: {(ctx.out_dir / 'report.html').resolve()}")
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """KEY=VALUE strings as a dict; integer values become ints (submitit wants them so)."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--slurm expects KEY=VALUE, got '{pair}'")
+        out[key] = int(value) if value.isdigit() else value
+    return out
 
 
 def list_all() -> None:

@@ -1,7 +1,9 @@
-"""Supervised fine-tuning (and plain LM pretraining) with TRL's SFTTrainer, tuned for small CPUs.
+"""Supervised fine-tuning (and plain LM pretraining), tuned for small CPUs.
 
 Records are {"prompt", "completion"} (loss on the completion only, EOS appended) or {"text"}
 (loss on every token). Checkpoints land in output_dir; a later call on the same directory resumes.
+Single-process full fine-tuning runs the fast loop (training/loop.py); LoRA, several processes
+(accelerate launch) and the wandb/trackio trackers run TRL's SFTTrainer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +26,20 @@ from trl import SFTConfig, SFTTrainer
 from critiquelab.errors import UsageError
 from critiquelab.io import atomic_write_json
 from critiquelab.models.quiet import quiet
+from critiquelab.training.loop import (
+    COUNTS_FILE,
+    Examples,
+    LoopSettings,
+    last_checkpoint,
+    run_loop,
+    update_steps,
+)
 from critiquelab.training.precision import PRECISIONS, autocast_dtype
 from critiquelab.training.tracking import check_tracker
 
-COUNTS_FILE = "critiquelab_counts.json"
 PAD_MULTIPLE = 64
+LOOPS = ("auto", "fast", "trl")
+FAST_TRACKERS = ("none", "tensorboard")  # what the fast loop reports to itself
 TRUNCATIONS = ("right", "left", "drop")  # keep the start, keep the end, or drop the record
 LOSS_WARNING = 0.01  # warn when more than this share of records is dropped or truncated
 log = logging.getLogger(__name__)
@@ -51,6 +63,7 @@ class TrainConfig:
     report_to: str = "none"  # none | tensorboard | wandb | trackio
     run_name: str | None = None  # the tracked run's name, e.g. "<experiment>/<arm>/seed<k>"
     truncation: str = "right"  # records over max_length: "right" | "left" | "drop"
+    loop: str = "auto"  # "fast" (training/loop.py), "trl" (SFTTrainer), "auto": fast where it can
 
 
 @dataclass
@@ -189,12 +202,6 @@ def _with_eos(text: str, eos: str) -> str:
     return text if text.endswith(eos) else text + eos
 
 
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest complete checkpoint in output_dir (one with trainer_state.json), if any."""
-    done = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
 def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, progress: bool
                 ) -> SFTConfig:
     return SFTConfig(
@@ -241,36 +248,90 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, records: l
     if config.precision not in PRECISIONS:
         raise UsageError(f"unknown precision '{config.precision}': expected one of "
                          f"{', '.join(PRECISIONS)}")
+    if config.loop not in LOOPS:
+        raise UsageError(f"unknown training loop '{config.loop}': expected one of "
+                         f"{', '.join(LOOPS)}")
     check_tracker(config.report_to)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with quiet(not progress):
-        args = _sft_config(config, output_dir, model.device, progress)
         dataset, record_counts = prepare_dataset(tokenizer, records, config.max_length,
-                                          config.truncation)
+                                                 config.truncation)
         for warning in record_counts.warnings(config.max_length, config.truncation):
             log.warning("warning: %s", warning)
-        trainer = _Trainer(model=model, args=args, train_dataset=dataset,
-                           processing_class=tokenizer, peft_config=peft_config,
-                           autocast=autocast_dtype(args.device, config.precision))
-        if not progress:
-            trainer.remove_callback(PrinterCallback)
-        resume = last_checkpoint(output_dir)
-        before = {"tokens": 0, "loss_tokens": 0}
-        if resume is not None and (resume / COUNTS_FILE).is_file():
-            before = json.loads((resume / COUNTS_FILE).read_text())
-        trainer.counts = dict(before)
-        start = time.perf_counter()
-        train_or_restore(trainer, resume)
-        wall = time.perf_counter() - start  # the last step is always checkpointed
-        if peft_config is not None and not (trainer.is_deepspeed_enabled
-                                            or trainer.is_fsdp_enabled):
-            trainer.model.merge_and_unload()  # folds the adapters into `model`'s own layers
+        fast = uses_fast_loop(config, peft_config)
+        run = _train_fast if fast else _train_trl
+        result = run(model, tokenizer, dataset, config, output_dir, progress, peft_config)
+    result.records = record_counts
+    return result
+
+
+def uses_fast_loop(config: TrainConfig, peft_config: PeftConfig | None = None) -> bool:
+    """Whether `train` runs the fast loop: asked for, or "auto" on single-process full
+    fine-tuning tracked by nothing or TensorBoard (TRL serves LoRA, accelerate and the rest)."""
+    if config.loop != "auto":
+        return config.loop == "fast"
+    return (peft_config is None and int(os.environ.get("WORLD_SIZE", "1")) == 1
+            and config.report_to in FAST_TRACKERS)
+
+
+def _train_fast(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                dataset: datasets.Dataset, config: TrainConfig, output_dir: Path,
+                progress: bool, peft_config: PeftConfig | None) -> TrainResult:
+    if peft_config is not None or config.report_to not in FAST_TRACKERS:
+        raise UsageError("the fast training loop trains full models reporting to "
+                         f"{' or '.join(FAST_TRACKERS)}; use loop 'trl' for the rest")
+    data = Examples(dataset["input_ids"], dataset["labels"], tokenizer.pad_token_id)
+    settings = LoopSettings(
+        learning_rate=config.learning_rate, batch_size=config.batch_size,
+        grad_accum=config.grad_accum,
+        total_steps=update_steps(len(data), config.batch_size, config.grad_accum, config.epochs,
+                                 config.max_steps),
+        warmup_ratio=config.warmup_ratio, lr_scheduler=config.lr_scheduler,
+        weight_decay=config.weight_decay, seed=config.seed, save_steps=config.save_steps,
+        logging_steps=config.logging_steps, pad_multiple=PAD_MULTIPLE,
+        autocast=autocast_dtype(model.device, config.precision), report_to=config.report_to,
+        run_name=config.run_name)
+    before = _counts_at(last_checkpoint(output_dir))
+    start = time.perf_counter()
+    out = run_loop(model, tokenizer, data, settings, output_dir, progress)
+    wall = time.perf_counter() - start
+    done = out.counts["tokens"] - before["tokens"]
+    return TrainResult(steps=out.steps, tokens=out.counts["tokens"],
+                       loss_tokens=out.counts["loss_tokens"], loss_curve=out.loss_curve,
+                       wall_s=wall, tokens_per_s=done / wall if wall > 0 else 0.0)
+
+
+def _counts_at(checkpoint: Path | None) -> dict[str, int]:
+    """Tokens and loss tokens a checkpoint had processed (zero without one)."""
+    if checkpoint is not None and (checkpoint / COUNTS_FILE).is_file():
+        return json.loads((checkpoint / COUNTS_FILE).read_text())
+    return {"tokens": 0, "loss_tokens": 0}
+
+
+def _train_trl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+               dataset: datasets.Dataset, config: TrainConfig, output_dir: Path,
+               progress: bool, peft_config: PeftConfig | None) -> TrainResult:
+    args = _sft_config(config, output_dir, model.device, progress)
+    trainer = _Trainer(model=model, args=args, train_dataset=dataset,
+                       processing_class=tokenizer, peft_config=peft_config,
+                       autocast=autocast_dtype(args.device, config.precision))
+    if not progress:
+        trainer.remove_callback(PrinterCallback)
+    resume = last_checkpoint(output_dir)
+    before = _counts_at(resume)
+    trainer.counts = dict(before)
+    start = time.perf_counter()
+    train_or_restore(trainer, resume)
+    wall = time.perf_counter() - start  # the last step is always checkpointed
+    if peft_config is not None and not (trainer.is_deepspeed_enabled
+                                        or trainer.is_fsdp_enabled):
+        trainer.model.merge_and_unload()  # folds the adapters into `model`'s own layers
     curve = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
     done = trainer.counts["tokens"] - before["tokens"]
     return TrainResult(steps=trainer.state.global_step, tokens=trainer.counts["tokens"],
                        loss_tokens=trainer.counts["loss_tokens"], loss_curve=curve, wall_s=wall,
-                       tokens_per_s=done / wall if wall > 0 else 0.0, records=record_counts)
+                       tokens_per_s=done / wall if wall > 0 else 0.0)
 
 
 def train_or_restore(trainer: Trainer, checkpoint: Path | None) -> None:
