@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from critiquelab.cli.progress import progress_bar
 from critiquelab.errors import UsageError
 
 
@@ -87,7 +88,8 @@ def _teacher_critiques(candidates, spec, api_key: str, cache: Path, concurrency:
 
     client = ChatClient(spec, api_key, ResponseCache(cache), sampling, prices, **retry)
     critic = TeacherCritic(client, concurrency)
-    texts = critic.critique_texts([(c.question, c.solution) for c in candidates])
+    with progress_bar("teacher requests", len(candidates)) as advance:
+        texts = critic.critique_texts([(c.question, c.solution) for c in candidates], advance)
     return texts, client.stats.to_dict(), critic.failures
 
 
@@ -95,13 +97,15 @@ def _gsm8k_critiques(candidates) -> tuple[list, dict]:
     from critiquelab.critics.gsm8k import GSM8KCritic, critique_from_checks, gsm8k_problem
 
     critic, texts, steps, silent, arithmetic = GSM8KCritic(), [], 0, 0, 0
-    for c in candidates:
-        checks = critic.check(gsm8k_problem(c.question, c.answer), c.solution)
-        texts.append(critique_from_checks(checks).text)
-        steps += len(checks)
-        silent += sum(ch.silent for ch in checks)
-        first = next((ch for ch in checks if ch.error), None)
-        arithmetic += first is not None and first.final_answer is None
+    with progress_bar("critiques", len(candidates)) as advance:
+        for c in candidates:
+            checks = critic.check(gsm8k_problem(c.question, c.answer), c.solution)
+            texts.append(critique_from_checks(checks).text)
+            steps += len(checks)
+            silent += sum(ch.silent for ch in checks)
+            first = next((ch for ch in checks if ch.error), None)
+            arithmetic += first is not None and first.final_answer is None
+            advance(1)
     return texts, {"steps": steps, "silent_steps": silent,
                    "silent_rate": silent / steps if steps else 0.0,
                    "arithmetic_errors": arithmetic}

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from critiquelab.cli.progress import progress_bar
 from critiquelab.errors import UsageError
 
 MODEL_HELP = ("A tiny preset, smollm2-135m, a local Hugging Face directory, a .gguf file or a "
@@ -136,8 +137,16 @@ def solve(
     runner, tokenizer, name = open_backend(model, backend, seed)
     prompts = [chat_prompt(tokenizer, ALPACA.solve_prompt(p.question), chat_template)
                for p in problems]
-    texts = [o[0] for o in runner.generate(prompts, max_new_tokens, temperature=temperature,
-                                            top_p=top_p, batch_size=batch_size, seed=seed)]
+    # vLLM schedules every prompt at once; transformers goes batch by batch, so the bar moves.
+    chunk = len(prompts) if name == "vllm" else batch_size
+    texts: list[str] = []
+    with progress_bar("solving", len(prompts)) as advance:
+        for start in range(0, len(prompts), chunk):
+            part = prompts[start:start + chunk]
+            texts += [o[0] for o in runner.generate(part, max_new_tokens, temperature=temperature,
+                                                     top_p=top_p, batch_size=batch_size,
+                                                     seed=seed + start)]
+            advance(len(part))
     rows = score(problems, texts, [p.id for p in problems], data)
     write_rows(out, [{**r, "prediction": t} for r, t in zip(rows, texts, strict=True)])
     correct = sum(r["correct"] for r in rows)

@@ -230,9 +230,11 @@ def critique_messages(question: str, solution: str) -> list[dict]:
 
 
 def run_concurrently(fn: Callable[[int], str], n: int, concurrency: int,
-                     failures: dict[int, str] | None = None) -> list[str | None]:
+                     failures: dict[int, str] | None = None,
+                     on_done: Callable[[int], None] | None = None) -> list[str | None]:
     """fn(0..n-1) on `concurrency` threads, in order; a TeacherError leaves None (its message
-    goes to `failures`), any other error cancels the rest and is raised."""
+    goes to `failures`), any other error cancels the rest and is raised. on_done(1) follows
+    each finished call (a progress bar's advance)."""
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
 
@@ -243,6 +245,9 @@ def run_concurrently(fn: Callable[[int], str], n: int, concurrency: int,
             if failures is not None:
                 failures[i] = str(e)
             return None
+        finally:
+            if on_done is not None:
+                on_done(1)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(safe, i) for i in range(n)]
@@ -260,8 +265,9 @@ class TeacherCritic:
         self.client, self.concurrency = client, concurrency
         self.failures: dict[int, str] = {}  # index in the last call -> why it has no critique
 
-    def critique_texts(self, pairs: Sequence[tuple[str, str]]) -> list[str | None]:
+    def critique_texts(self, pairs: Sequence[tuple[str, str]],
+                       on_done: Callable[[int], None] | None = None) -> list[str | None]:
         """The critique of each (question, solution); None where the request failed."""
         self.failures = {}
         return run_concurrently(lambda i: self.client.complete(critique_messages(*pairs[i])),
-                                len(pairs), self.concurrency, self.failures)
+                                len(pairs), self.concurrency, self.failures, on_done)
