@@ -119,15 +119,23 @@ def _text_runs(line: str) -> Iterator[tuple[str, bool, bool]]:
     for span in _SPAN.finditer(text):
         if "=" not in span.group():
             continue
-        start = span.start()
-        for piece in _SEPARATOR.split(span.group()):
-            end = start + len(piece)
-            run = piece.rstrip()
+        for start, end in _pieces(span.group(), span.start()):
+            run = text[start:end].rstrip()
             while run.endswith("("):  # `= 12 (dollars)`: the unit's parenthesis
                 run = run[:-1].rstrip()
             if "=" in run and not _LEADING_ZERO.search(run):  # not clock times like 0900-0130
                 yield _run_context(text, run, start, start + len(run))
-            start = _SEPARATOR.match(text, end).end() if end < span.end() else end
+
+
+def _pieces(span: str, offset: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the equations in a span, split at `, ` after a complete equation (a
+    comma before any `=` is a number's, as in the misspelt `14, 400 / 80 = 180`)."""
+    last = 0
+    for m in _SEPARATOR.finditer(span):
+        if "=" in span[last:m.start()]:
+            yield offset + last, offset + m.start()
+            last = m.end()
+    yield offset + last, offset + len(span)
 
 
 def _run_context(text: str, run: str, start: int, end: int) -> tuple[str, bool, bool]:

@@ -65,15 +65,15 @@ def _clean(answer: str) -> str | None:
 
 
 def _answer_is(text: str) -> str | None:
-    """What follows the last "the answer is", up to the end of its sentence or line."""
-    found = None
-    for m in _ANSWER_IS.finditer(text):
-        rest = text[m.end():].split("\n", 1)[0]
+    """What follows the last "the answer is", up to the end of its sentence or line. Only a
+    window one character longer than an answer may be is read, so this stays linear."""
+    for m in reversed(list(_ANSWER_IS.finditer(text))):
+        rest = text[m.end():m.end() + MAX_ANSWER_CHARS + 1].split("\n", 1)[0]
         if end := _SENTENCE_END.search(rest):
             rest = rest[:end.start()]
         if rest.strip():
-            found = rest
-    return found
+            return rest
+    return None
 
 
 def _a_line(text: str) -> str | None:
