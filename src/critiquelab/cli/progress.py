@@ -1,5 +1,6 @@
 """One progress bar style for long CLI work (generation batches, critiques, teacher requests):
-done/total, rate and time left, on stderr so piped output stays clean."""
+done/total, elapsed and time left, on stderr; transient, so a finished bar leaves the terminal
+(and an error's single line) as it was, and piped output gets none."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from rich.progress import (
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True
-                 ) -> Iterator[Callable[[int], None]]:
+def progress_bar(description: str, total: int, enabled: bool = True,
+                 console: Console | None = None) -> Iterator[Callable[[int], None]]:
     """Yields advance(k): k more of `total` done (thread-safe, so worker threads may call it)."""
     if not enabled:
         yield lambda k=1: None
@@ -28,7 +29,7 @@ def progress_bar(description: str, total: int, enabled: bool = True
     lock = threading.Lock()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with Progress(*columns, console=console or Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
 
         def advance(k: int = 1) -> None:
