@@ -117,16 +117,16 @@ class _Builder:
 
     def operation(self, main: str, pool: Sequence[_Cand]) -> str | None:
         """Define `main op other` (either order) for a random in-range choice; None if none is."""
-        x = self.vals[main]
+        x, top = self.vals[main], self.cfg.max_value
+        moves = [(op, main_first) for op in self.cfg.ops
+                 for main_first in ((True, False) if op == "-" else (True,))]
         groups: dict[str, list[tuple[_Cand, str, bool]]] = {}
         for c in pool:
-            for op in self.cfg.ops:
-                for main_first in ((True, False) if op == "-" else (True,)):
-                    a, b = (x, c.value) if main_first else (c.value, x)
-                    args = (main, c.token) if main_first else (c.token, main)
-                    if 0 <= apply(op, a, b) <= self.cfg.max_value and (
-                            c.kind == "new" or rhs_key(op, args) not in self.used):
-                        groups.setdefault(c.kind, []).append((c, op, main_first))
+            for op, main_first in moves:
+                result = apply(op, x, c.value) if main_first else apply(op, c.value, x)
+                if 0 <= result <= top and (c.kind == "new" or rhs_key(
+                        op, (main, c.token) if main_first else (c.token, main)) not in self.used):
+                    groups.setdefault(c.kind, []).append((c, op, main_first))
         if not groups:
             return None
         c, op, main_first = self.rng.choice(groups[self.rng.choice(sorted(groups))])
