@@ -48,7 +48,19 @@ def options(
             os.environ.setdefault(var, "warning")
 
 
-from critiquelab.cli import build, claims, critique, data, perturb, run, score, serve, train, world  # noqa: E402
+from critiquelab.cli import (  # noqa: E402
+    base,
+    build,
+    claims,
+    critique,
+    data,
+    perturb,
+    run,
+    score,
+    serve,
+    train,
+    world,
+)
 
 run.register(app)
 world.register(app)
@@ -57,6 +69,7 @@ score.register(app)
 critique.register(app)
 serve.register(app)
 build.register(app)
+base.register(app)
 perturb.register(app)
 train.register(app)
 claims.register(app)

@@ -15,8 +15,9 @@ from critiquelab.data.builders import pretrain_corpus
 from critiquelab.data.formats import COMPACT, PromptFormat
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
 from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
+from critiquelab.experiments.bases import base_key, install_shipped
 from critiquelab.experiments.spec import RunContext
-from critiquelab.io import atomic_write_json, stable_hash
+from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model, save_model
 from critiquelab.reporting import console
 from critiquelab.training import TrainConfig, train
@@ -94,15 +95,16 @@ def pretrain_documents(world: World, problems: list[Problem], params: dict) -> l
                            pre["critique_share"])
 
 
-def pretrained_base(world: World, problems: list[Problem], ctx: RunContext) -> Path:
+def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
+                    shipped: bool = True) -> Path:
     """Stage 0: pretrain a tiny model on mixed-quality solutions and some critique text.
-    Cached under the cache dir by the hash of everything that shapes it."""
+    Cached under the cache dir by the hash of everything that shapes it; a base shipped with
+    the package under the same hash is copied there instead (experiments/bases.py)."""
     p = ctx.params
     pre = p["pretrain"]
-    key = stable_hash({"world": p["world"], "model": p["model"], "pretrain": pre,
-                       "data_seed": p["data_seed"], "problems": [q.id for q in problems]})
+    key = base_key(p, problems)
     path = ctx.cache_dir / "bases" / f"chain-{key}"
-    if (path / "config.json").exists():
+    if (path / "config.json").exists() or (shipped and install_shipped(key, path)):
         return path
     console.log(f"pretraining base model {p['model']} (cached as {path.name})")
     model, tok = load_model(p["model"], seed=p["data_seed"])

@@ -7,6 +7,7 @@ from typing import Protocol
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from critiquelab.models.greedy import greedy_decode
 from critiquelab.models.quiet import quiet
 from critiquelab.training.precision import autocast_context
 
@@ -27,9 +28,10 @@ class HFBackend:
     """`model.generate` with a KV cache; prompts are length-sorted and left-padded per batch."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 precision: str = "fp32", static_cache: bool = True):
+                 precision: str = "fp32", static_cache: bool = True, greedy_loop: bool = True):
         self.model, self.tokenizer, self.precision = model, tokenizer, precision
         self.static_cache = static_cache  # when sampling on a CPU
+        self.greedy_loop = greedy_loop  # greedy through models/greedy.py, not model.generate
 
     def generate(self, prompts: list[str], max_new_tokens: int, *, n: int = 1,
                  temperature: float = 0.0, top_p: float = 1.0, stop: list[str] | None = None,
@@ -56,6 +58,9 @@ class HFBackend:
     def _batch(self, prompts: list[str], max_new_tokens: int, copies: int, temperature: float,
                top_p: float, stop: list[str] | None) -> list[str]:
         tok = self.tokenizer
+        if temperature <= 0 and self.greedy_loop and not stop:
+            # (with stop strings, transformers' generate: its stop check also spans the prompt)
+            return self._greedy(prompts, max_new_tokens)
         enc = tok(prompts, return_tensors="pt", padding=True, padding_side="left").to(
             self.model.device)
         sample = temperature > 0
@@ -75,6 +80,14 @@ class HFBackend:
         new = out[:, enc["input_ids"].shape[1]:].tolist()
         return [tok.decode(_until(ids, tok.eos_token_id), skip_special_tokens=True)
                 for ids in new]
+
+
+    def _greedy(self, prompts: list[str], max_new_tokens: int) -> list[str]:
+        tok = self.tokenizer
+        with autocast_context(self.model.device, self.precision):
+            new = greedy_decode(self.model, tok(prompts)["input_ids"], max_new_tokens,
+                                tok.eos_token_id, tok.pad_token_id)
+        return [tok.decode(ids, skip_special_tokens=True) for ids in new]
 
 
 def _until(ids: list[int], eos: int) -> list[int]:

@@ -1,0 +1,41 @@
+"""Shipped bases: each one's recorded recipe hash is the hash of its preset's recipe today (a
+recipe change without `critiquelab base build` fails here), and stage 0 installs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.bases import RECIPE_FILE, SHIPPED, base_key, shipped_bases
+from critiquelab.experiments.chain_common import chain_splits, pretrained_base
+from critiquelab.experiments.runner import make_context
+
+RECIPES = sorted(SHIPPED.glob(f"*/{RECIPE_FILE}"))
+
+
+def test_the_smoke_base_is_shipped():
+    assert "cft-vs-sft-smoke" in {r.parent.name for r in RECIPES}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.parent.name)
+def test_shipped_recipe_hash_matches_the_preset(recipe):
+    shipped = json.loads(recipe.read_text())
+    params = get_experiment(shipped["experiment"]).presets[shipped["preset"]]
+    _, splits = chain_splits(params)
+    assert shipped["key"] == base_key(params, splits["pretrain"]), (
+        f"{recipe.parent.name} is stale: rebuild it with `critiquelab base build --experiment "
+        f"{shipped['experiment']} --preset {shipped['preset']}`")
+    assert (recipe.parent / "model.safetensors").stat().st_size < 20_000_000
+
+
+def test_stage_0_installs_the_shipped_base(tmp_path):
+    exp = get_experiment("cft-vs-sft")
+    ctx = make_context(exp, "smoke", 1, tmp_path / "run", tmp_path / "cache", progress=False)
+    world, splits = chain_splits(ctx.params)
+    path = pretrained_base(world, splits["pretrain"], ctx)
+    key = base_key(ctx.params, splits["pretrain"])
+    assert path.name == f"chain-{key}" and key in shipped_bases()
+    assert (path / "model.safetensors").read_bytes() == (
+        shipped_bases()[key] / "model.safetensors").read_bytes()
