@@ -39,9 +39,17 @@ def run(
     slurm: Annotated[list[str] | None, typer.Option(help="A submitit option for --executor "
                                                         "slurm, KEY=VALUE (repeatable), e.g. "
                                                         "slurm_partition=cpu.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of preset overrides, "
+                                                     "deep-merged into the preset.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override one preset key, e.g. --set finetune.learning_rate=1e-4 "
+                      "(repeatable; applied after --config).")] = None,
+    arms: Annotated[str | None, typer.Option(help="Comma-separated arms to run (and the "
+                                                  "arms their gates refer to).")] = None,
 ) -> None:
     """Run an experiment; write results.json, report.md, report.html and plots to --out."""
     from critiquelab.experiments import get_experiment
+    from critiquelab.experiments.config import load_config, parse_set
     from critiquelab.experiments.runner import make_context, run_experiment
     from critiquelab.reporting import print_summary
     from critiquelab.training.tracking import check_tracker
@@ -49,12 +57,15 @@ def run(
     exp = get_experiment(experiment)
     tracker = check_tracker(report_to)
     out = out or Path("runs") / f"{experiment}-{preset}"
-    overrides = {k: v for k, v in (("model", model), ("data", data and str(data.resolve())))
-                 if v is not None}
-    for key in overrides:
+    options = {k: v for k, v in (("model", model), ("data", data and str(data.resolve())))
+               if v is not None}
+    for key in options:
         if preset in exp.presets and key not in exp.presets[preset]:
             raise UsageError(f"experiment '{experiment}' has no --{key} option")
-    ctx = make_context(exp, preset, seeds, out, cache, progress=not quiet, overrides=overrides)
+    overrides = {**parse_set(set_ or []), **options}
+    ctx = make_context(exp, preset, seeds, out, cache, progress=not quiet, overrides=overrides,
+                       config=load_config(config) if config else None,
+                       arms=[a.strip() for a in arms.split(",") if a.strip()] if arms else None)
     ctx.report_to = tracker
     ctx.workers, ctx.executor = workers, executor
     ctx.executor_options = parse_options(slurm or [])

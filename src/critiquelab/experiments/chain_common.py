@@ -1,5 +1,5 @@
-"""What chain-world experiments share: splits, held-out candidates, the cached pretrained
-base (stage 0), and evaluation of a model on every metric."""
+"""What chain-world experiments share: the presets, splits, held-out candidates, the cached
+pretrained bases (stage 0), the arm record builders, the trivial baselines and evaluation."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import functools
 import json
 import random
 import shutil
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from critiquelab.critics.base import ExactCritic
-from critiquelab.data.builders import pretrain_corpus
+from critiquelab.data.builders import cft_records, pretrain_corpus, sft_records
 from critiquelab.data.formats import COMPACT, PromptFormat
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
 from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
 from critiquelab.experiments.bases import base_key, install_shipped
-from critiquelab.experiments.spec import RunContext
-from critiquelab.io import atomic_write_json
+from critiquelab.experiments.spec import Arm, Gate, RunContext
+from critiquelab.io import atomic_write_json, stable_hash
 from critiquelab.models import load_model, save_model
 from critiquelab.reporting import console
 from critiquelab.training import TrainConfig, train
@@ -26,6 +28,77 @@ from critiquelab.worlds import Problem, World, get_world
 # recall: one-operation facts, which cannot be kept out of training; id: compositions of the
 # trained lengths, whose computations never train; then one kind of shift each.
 EVAL = ("recall", "id", *OOD_KINDS)
+SOLVE = ("solve_accuracy", "format_rate")
+CRITIQUE = ("critique_accuracy", "error_localization")
+
+# Values stay in 0..9 (single characters): a tiny character-level model learns the
+# arithmetic table from a few million tokens, so the base has partial ability to build on.
+SMOKE = {
+    "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 4},
+    # Trained lengths; one-operation problems are single facts, reported as `recall`. The other
+    # evaluation splits (docs/SPLITS.md) share no computation with any training problem.
+    "id_difficulties": (1, 2), "recall_difficulties": (1,), "pretrain_difficulties": (1, 2),
+    "ood": {"ood-length": {"steps": 1}, "ood-shift": {"distractors": (3, 4)}},
+    "n_validation": 16, "n_recall": 12, "n_eval": 12, "n_train": 400, "n_pretrain": 1500,
+    "data_seed": 1234,
+    "model": "tiny-xs", "bases": 1,
+    "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
+                 "train": {"learning_rate": 3e-3, "epochs": 3, "batch_size": 32, "seed": 0}},
+    "finetune": {"steps": 8, "learning_rate": 1e-3, "batch_size": 16,
+                 "checkpoints": (0.25, 0.5, 1.0)},
+    "error_rate": 0.45, "max_new_tokens": 120,
+}
+DEFAULT = {
+    **SMOKE,
+    "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 6},
+    "id_difficulties": (1, 2, 3), "pretrain_difficulties": (1, 2, 3),
+    "n_validation": 100, "n_recall": 50, "n_eval": 150, "n_train": 6000, "n_pretrain": 20000,
+    "model": "tiny-s",
+    # Calibrated on a GPU (docs/experiments/cft-vs-sft.md#calibrating-the-default-base): at lr
+    # 3e-3 tiny-s diverges; at 1e-3 sound solving appears after about 2,000 steps of batch 32.
+    "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
+                 "train": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 32, "seed": 0,
+                           "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.02}},
+    # Every arm takes the same optimizer steps (twice sft-gold's 39 under the old token match).
+    "finetune": {"steps": 80, "learning_rate": 3e-4, "batch_size": 32,
+                 "checkpoints": (0.125, 0.25, 0.5, 1.0)},
+    "max_new_tokens": 240,
+}
+FULL = {
+    **DEFAULT,
+    "world": {"max_value": 99, "max_literal": 9, "distractors": (0, 2), "min_ops": 1, "max_ops": 8},
+    "id_difficulties": (2, 3, 4, 5), "pretrain_difficulties": (1, 2, 3, 4, 5),
+    "ood": {"ood-length": {"steps": 1}, "ood-shift": {"distractors": (4, 6)}},
+    "n_validation": 300, "n_recall": 100, "n_eval": 500, "n_train": 50000, "n_pretrain": 100000,
+    "model": "tiny-m",
+    "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
+                 "train": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 64, "seed": 0}},
+    "finetune": {"steps": 1500, "learning_rate": 1e-4, "batch_size": 64,
+                 "checkpoints": (0.125, 0.25, 0.5, 1.0)},
+    "max_new_tokens": 320,
+}
+PRESETS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
+
+
+def half_budget(preset: dict) -> dict:
+    """A preset at half its fine-tuning steps, for experiments with more trained arms or stages
+    that must fit the same time."""
+    ft = preset["finetune"]
+    return {**preset, "finetune": {**ft, "steps": ft["steps"] // 2}}
+
+
+# Gates: an SFT arm must solve validation problems better than the base it started from; a
+# CFT arm must judge validation candidates better than always giving the majority verdict.
+SOLVE_GATE = Gate("solve_accuracy", "arm:base")
+CRITIQUE_GATE = Gate("critique_accuracy", "trivial")
+BASE = Arm("base")
+
+
+def sft_arm(source: str) -> Arm:
+    return Arm(f"sft-{source}", data=source, objective="solve", trainer="sft", gate=SOLVE_GATE)
+
+
+CFT = Arm("cft", data="cft", objective="critique", trainer="sft", gate=CRITIQUE_GATE)
 
 
 @dataclass
@@ -34,7 +107,11 @@ class ChainState:
     fmt: PromptFormat
     splits: dict[str, list[Problem]]
     candidates: dict[str, list[Candidate]]
-    base_dir: Path
+    base_dirs: list[Path]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.base_dirs[0]
 
 
 # The preset entries that shape the splits (and so the pretrained base).
@@ -68,12 +145,12 @@ def _draw_splits(blob: str) -> tuple[World, dict[str, list[Problem]]]:
 
 
 def chain_setup(ctx: RunContext) -> ChainState:
-    """World, splits, held-out candidates for critique metrics, and the cached base model."""
+    """World, splits, held-out candidates for critique metrics, and the cached base models."""
     world, splits = chain_splits(ctx.params)
     rng = random.Random(f"candidates:{ctx.params['data_seed']}")
-    candidates = {sp: make_candidates(world, splits[sp], rng) for sp in EVAL}
-    base_dir = pretrained_base(world, splits["pretrain"], ctx)
-    return ChainState(world, COMPACT, splits, candidates, base_dir)
+    candidates = {sp: make_candidates(world, splits[sp], rng) for sp in (*EVAL, "validation")}
+    bases = [pretrained_base(world, splits["pretrain"], ctx, b) for b in range(ctx.bases)]
+    return ChainState(world, COMPACT, splits, candidates, bases)
 
 
 def make_candidates(world: World, problems: list[Problem], rng: random.Random,
@@ -87,30 +164,34 @@ def make_candidates(world: World, problems: list[Problem], rng: random.Random,
     return out
 
 
-def pretrain_documents(world: World, problems: list[Problem], params: dict) -> list[dict]:
+def pretrain_documents(world: World, problems: list[Problem], params: dict,
+                       base: int = 0) -> list[dict]:
     """Stage 0's seeded corpus: flawed and correct solutions plus critique text."""
     pre = params["pretrain"]
-    rng = random.Random(f"pretrain:{params['data_seed']}")
+    rng = random.Random(f"pretrain:{params['data_seed']}" + (f":{base}" if base else ""))
     return pretrain_corpus(world, problems, COMPACT, rng, ExactCritic(world), pre["error_rate"],
                            pre["critique_share"])
 
 
 def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
-                    shipped: bool = True) -> Path:
+                    base: int = 0, shipped: bool = True) -> Path:
     """Stage 0: pretrain a tiny model on mixed-quality solutions and some critique text.
     Cached under the cache dir by the hash of everything that shapes it; a base shipped with
-    the package under the same hash is copied there instead (experiments/bases.py)."""
+    the package under the same hash is copied there instead (experiments/bases.py). Base b > 0
+    is an independent one (its own initialisation, corpus draw and data order)."""
     p = ctx.params
     pre = p["pretrain"]
     key = base_key(p, problems)
+    key = stable_hash({"recipe": key, "base": base}) if base else key
     path = ctx.cache_dir / "bases" / f"chain-{key}"
     if (path / "config.json").exists() or (shipped and install_shipped(key, path)):
         return path
-    console.log(f"pretraining base model {p['model']} (cached as {path.name})")
-    model, tok = load_model(p["model"], seed=p["data_seed"])
-    docs = pretrain_documents(world, problems, p)
+    console.log(f"pretraining base model {p['model']} #{base} (cached as {path.name})")
+    model, tok = load_model(p["model"], seed=p["data_seed"] + base)
+    docs = pretrain_documents(world, problems, p, base)
     work = ctx.cache_dir / "bases" / f".work-{key}"
-    result = train(model, tok, docs, TrainConfig(**pre["train"]), work, progress=ctx.progress)
+    cfg = TrainConfig(**{**pre["train"], "seed": pre["train"].get("seed", 0) + base})
+    result = train(model, tok, docs, cfg, work, progress=ctx.progress)
     save_model(model, tok, path)
     atomic_write_json(path / "pretrain.json", {"tokens": result.tokens, "steps": result.steps,
                                                "wall_s": result.wall_s, "documents": len(docs)})
@@ -118,19 +199,105 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
     return path
 
 
-def evaluate(state: ChainState, model, tokenizer, params: dict,
-             critique: bool = True) -> tuple[dict, dict]:
-    """All metrics on every evaluation split: (metric -> split -> scores, split -> difficulty)."""
+def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
+                salt: str = "") -> Iterator[dict]:
+    """An arm's seeded, endless record stream: `cft` critiques by the exact critic, or
+    imitation of `gold`, `raw` or `verified` solutions."""
+    rng = random.Random(f"{salt or source}:{seed}")
+    problems = list(state.splits["train"])
+    rng.shuffle(problems)
+    if source == "cft":
+        return cft_records(state.world, problems, state.fmt, rng, ExactCritic(state.world),
+                           error_rate)
+    return sft_records(state.world, problems, state.fmt, rng, source, error_rate)
+
+
+def trivial_baselines(state: ChainState, splits: tuple[str, ...] = (*EVAL, "validation")
+                      ) -> dict[str, dict[str, float]]:
+    """Scores of trivial strategies: always the most common answer (solving), always the
+    majority verdict (critiques), a uniformly random line (localisation)."""
+    out: dict[str, dict[str, float]] = {"solve_accuracy": {}, "critique_accuracy": {},
+                                        "error_localization": {}}
+    for sp in splits:
+        answers = Counter(p.answer for p in state.splits[sp])
+        out["solve_accuracy"][sp] = answers.most_common(1)[0][1] / len(state.splits[sp])
+        cands = state.candidates[sp]
+        verdicts = Counter(c.verdict for c in cands)
+        out["critique_accuracy"][sp] = verdicts.most_common(1)[0][1] / len(cands)
+        wrong = [c for c in cands if c.verdict == "wrong"]
+        out["error_localization"][sp] = (sum(1 / max(1, len(c.solution.strip().splitlines()))
+                                             for c in wrong) / len(wrong)) if wrong else 0.0
+    return out
+
+
+@dataclass
+class Evaluation:
+    """A model's per-item test scores, difficulty groups, validation values and generations."""
+
+    scores: dict[str, dict[str, list[float]]]
+    groups: dict[str, list[int]]
+    validation: dict[str, float]
+    generations: list[dict]
+
+
+def probe(state: ChainState, params: dict) -> callable:
+    """The checkpoint probe of a fine-tune: solving on validation (selection) and on every test
+    split (budget curves)."""
+    def run(model, tokenizer) -> dict:
+        scores: dict[str, dict[str, list[float]]] = {}
+        validation = {}
+        for sp in ("validation", *EVAL):
+            got = solve_scores(state.world, model, tokenizer, state.fmt, state.splits[sp],
+                               params["max_new_tokens"])
+            if sp == "validation":
+                validation = {m: _mean(v) for m, v in got.scores.items()}
+            else:
+                for m, vals in got.scores.items():
+                    scores.setdefault(m, {})[sp] = vals
+        return {"validation": validation, "scores": scores}
+    return run
+
+
+def evaluate(state: ChainState, model, tokenizer, params: dict, critique: bool = True,
+             validation: dict[str, float] | None = None,
+             critique_gate: bool = False) -> Evaluation:
+    """Every metric on the test splits with generations, plus the gate metrics on validation
+    (solving is measured there unless the picked checkpoint's `validation` already holds it;
+    critiques when `critique` or `critique_gate`)."""
     scores: dict[str, dict[str, list[float]]] = {}
-    groups = {}
-    for sp in EVAL:
+    groups, gens = {}, []
+    val = dict(validation or {})
+    splits = EVAL if "solve_accuracy" in val else ("validation", *EVAL)
+    for sp in splits:
         problems = state.splits[sp]
         got = solve_scores(state.world, model, tokenizer, state.fmt, problems,
                            params["max_new_tokens"])
-        if critique:
-            got.scores.update(critique_scores(model, tokenizer, state.fmt, state.candidates[sp],
-                                              params["max_new_tokens"]).scores)
+        if sp == "validation":
+            val.update({m: _mean(v) for m, v in got.scores.items()})
+            continue
         for m, vals in got.scores.items():
             scores.setdefault(m, {})[sp] = vals
+            gens += [{"item": p.id, "split": sp, "metric": m, "prompt": state.fmt.solve_prompt(
+                p.text), "output": o, "score": s}
+                for p, o, s in zip(problems, got.outputs, vals, strict=True)]
         groups[sp] = [q.difficulty for q in problems]
-    return scores, groups
+    if critique or critique_gate:
+        for sp in (*EVAL, "validation") if critique else ("validation",):
+            cands = state.candidates[sp]
+            got = critique_scores(model, tokenizer, state.fmt, cands, params["max_new_tokens"])
+            if sp == "validation":
+                val.update({m: _mean(v) for m, v in got.scores.items()})
+                continue
+            wrong = [c for c in cands if c.verdict == "wrong"]
+            for m, items in (("critique_accuracy", cands), ("error_localization", wrong)):
+                scores.setdefault(m, {})[sp] = got.scores[m]
+                outs = {id(c): o for c, o in zip(cands, got.outputs, strict=True)}
+                gens += [{"item": c.problem.id, "split": sp, "metric": m,
+                          "prompt": state.fmt.critique_prompt(c.problem.text, c.solution),
+                          "output": outs[id(c)], "score": s}
+                         for c, s in zip(items, got.scores[m], strict=True)]
+    return Evaluation(scores, groups, val, gens)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0

@@ -1,17 +1,24 @@
-"""The one runner: every (arm, seed) cell of an experiment, resumable, then aggregate and report."""
+"""The one runner: every (arm, seed) cell of an experiment, resumable and checked, then
+aggregate and report."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-from collections import defaultdict
+import time
 from pathlib import Path
 
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.stats import bootstrap_ci, paired_difference
+from critiquelab.experiments.aggregate import aggregate
+from critiquelab.experiments.config import resolve
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
-from critiquelab.io import atomic_write_json, ensure_writable_dir, read_json
+from critiquelab.io import (
+    atomic_write_json,
+    ensure_writable_dir,
+    read_json,
+    stable_hash,
+    write_jsonl,
+)
 from critiquelab.reporting import console, write_report
 
 
@@ -21,17 +28,40 @@ def default_cache_dir() -> Path:
 
 def make_context(exp: Experiment, preset: str, seeds: int | None, out_dir: Path,
                  cache_dir: Path | None = None, progress: bool = True,
-                 overrides: dict | None = None) -> RunContext:
-    """Validate the request and build the run context (UsageError on bad input)."""
+                 overrides: dict | None = None, config: dict | None = None,
+                 arms: list[str] | None = None) -> RunContext:
+    """Validate the request (preset, config file and --set overrides, arms) and build the run
+    context (UsageError on bad input)."""
     if preset not in exp.presets:
         raise UsageError(f"unknown preset '{preset}' for experiment '{exp.name}' "
                          f"(known: {', '.join(exp.presets)})")
     n = exp.default_seeds if seeds is None else seeds
     if n < 1:
         raise UsageError(f"--seeds must be at least 1, got {n}")
-    params = {**exp.presets[preset], **(overrides or {})}
-    return RunContext(preset, params, list(range(n)), ensure_writable_dir(out_dir),
-                      ensure_writable_dir(cache_dir or default_cache_dir()), progress)
+    params = resolve(exp.presets, preset, config, overrides)
+    ctx = RunContext(preset, params, list(range(n)), ensure_writable_dir(out_dir),
+                     ensure_writable_dir(cache_dir or default_cache_dir()), progress,
+                     arms=selected_arms(exp, arms))
+    if not 1 <= ctx.bases <= n:
+        raise UsageError(f"bases must be between 1 and the number of seeds ({n}), got "
+                         f"{ctx.bases}")
+    return ctx
+
+
+def selected_arms(exp: Experiment, names: list[str] | None) -> tuple[str, ...]:
+    """--arms, plus every arm a selected arm's gate refers to (all arms when none given)."""
+    if not names:
+        return exp.arms
+    import difflib
+
+    for name in names:
+        if name not in exp.arms:
+            close = difflib.get_close_matches(name, exp.arms, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"unknown arm '{name}' for '{exp.name}'{hint}")
+    refs = {exp.arm(a).gate.reference.removeprefix("arm:") for a in names
+            if exp.arm(a).gate and exp.arm(a).gate.reference.startswith("arm:")}
+    return tuple(a for a in exp.arms if a in names or a in refs)
 
 
 def _check_manifest(exp: Experiment, ctx: RunContext) -> None:
@@ -53,6 +83,12 @@ def cell_path(ctx: RunContext, arm: str, seed: int) -> Path:
     return ctx.out_dir / "cells" / f"{arm}__seed{seed}.json"
 
 
+def cell_key(exp_name: str, ctx: RunContext, arm: str, seed: int) -> str:
+    """What a cell file must carry to be this run's: experiment, resolved params, arm, seed."""
+    return stable_hash({"experiment": exp_name, "params": ctx.params, "arm": arm,
+                        "seed": seed})
+
+
 _STATES: dict[tuple[str, str], object] = {}
 
 
@@ -65,14 +101,51 @@ def shared_state(exp: Experiment, ctx: RunContext) -> object:
 
 
 def compute_cell(experiment: Experiment | str, ctx: RunContext, arm: str, seed: int) -> None:
-    """Train and evaluate one cell and store it atomically; the unit every executor runs.
-    Top-level and callable by name, so a worker process, Ray or SLURM can run it."""
+    """Train and evaluate one cell and store it atomically, generations first (the cell file
+    marks it complete); the unit every executor runs. Top-level and callable by name, so a
+    worker process, Ray or SLURM can run it."""
     from critiquelab.experiments import get_experiment
 
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     state = shared_state(exp, ctx)
     console.log(f"[bold]{exp.name}[/]: arm [cyan]{arm}[/], seed {seed}")
-    atomic_write_json(cell_path(ctx, arm, seed), exp.run_cell(ctx, state, arm, seed).to_dict())
+    cell = exp.run_cell(ctx, state, arm, seed)
+    path = cell_path(ctx, arm, seed)
+    write_jsonl(path.with_suffix(".generations.jsonl"), cell.generations)
+    atomic_write_json(path, {**cell.to_dict(), "key": cell_key(exp.name, ctx, arm, seed)})
+
+
+def load_cell(exp: Experiment, ctx: RunContext, arm: str, seed: int) -> CellResult | None:
+    """The stored cell, or None when it is missing; an unreadable, incomplete or foreign one
+    is moved to cells/quarantine/ (and recorded there) so it gets recomputed."""
+    path = cell_path(ctx, arm, seed)
+    if not path.exists():
+        return None
+    problem = None
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or "scores" not in data:
+            problem = "incomplete"
+        elif data.get("key") != cell_key(exp.name, ctx, arm, seed):
+            problem = "foreign (another experiment, preset or settings)"
+        else:
+            return CellResult.from_dict(data)
+    except (OSError, ValueError, TypeError):
+        problem = "unreadable"
+    quarantine = ctx.out_dir / "cells" / "quarantine"
+    quarantine.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path.replace(quarantine / f"{path.stem}.{stamp}.json")
+    log = quarantine / "quarantined.json"
+    entries = json.loads(log.read_text()) if log.exists() else []
+    atomic_write_json(log, [*entries, {"cell": path.name, "reason": problem, "at": stamp}])
+    console.log(f"[yellow]quarantined {path.name}: {problem}; recomputing it[/]")
+    return None
+
+
+def owner_seed(exp: Experiment, ctx: RunContext, arm: str, seed: int) -> int:
+    """The seed whose cell holds this one: a seed-invariant arm runs once per base."""
+    return ctx.base_of(seed) if arm in exp.seed_invariant_arms else seed
 
 
 def run_experiment(exp: Experiment, ctx: RunContext) -> dict:
@@ -80,101 +153,20 @@ def run_experiment(exp: Experiment, ctx: RunContext) -> dict:
     from critiquelab.experiments.executors import run_cells
 
     _check_manifest(exp, ctx)
-    shared_state(exp, ctx)  # builds shared artefacts (a cached base) once, before any worker
-    todo = [(arm, seed) for seed in ctx.seeds for arm in exp.arms
-            if not cell_path(ctx, arm, seed).exists()
-            and not (arm in exp.seed_invariant_arms and seed != ctx.seeds[0])]
+    state = shared_state(exp, ctx)  # builds shared artefacts (a cached base) once
+    arms = ctx.arms or exp.arms
+    todo = [(arm, seed) for seed in ctx.seeds for arm in arms
+            if owner_seed(exp, ctx, arm, seed) == seed and load_cell(exp, ctx, arm, seed) is None]
     run_cells(exp, ctx, todo)
     cells: dict[tuple[str, int], CellResult] = {}
     for seed in ctx.seeds:
-        for arm in exp.arms:
-            if arm in exp.seed_invariant_arms and seed != ctx.seeds[0]:
-                cells[arm, seed] = cells[arm, ctx.seeds[0]]
-            else:
-                cells[arm, seed] = CellResult.from_dict(_load_json(cell_path(ctx, arm, seed)))
-    results = aggregate(exp, ctx, cells)
+        for arm in arms:
+            cell = load_cell(exp, ctx, arm, owner_seed(exp, ctx, arm, seed))
+            if cell is None:
+                raise UsageError(f"cell {arm} seed {seed} is missing after the run")
+            cells[arm, seed] = cell
+    log = ctx.out_dir / "cells" / "quarantine" / "quarantined.json"
+    quarantined = json.loads(log.read_text()) if log.exists() else []
+    results = aggregate(exp, ctx, cells, exp.trivial(ctx, state), quarantined)
     write_report(exp, results, ctx.out_dir)
     return results
-
-
-def _load_json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def aggregate(exp: Experiment, ctx: RunContext, cells: dict[tuple[str, int], CellResult]) -> dict:
-    """Means with 95% bootstrap CIs per arm/metric/split, paired differences, budgets."""
-    arms: dict = {}
-    budget: dict = {}
-    curves: dict = {}
-    by_group: dict = {}
-    for arm in exp.arms:
-        runs = [cells[arm, s] for s in ctx.seeds]
-        arms[arm] = {m: {sp: bootstrap_ci([r.scores[m][sp] for r in runs])
-                         for sp in runs[0].scores.get(m, {})}
-                     for m in exp.metrics if m in runs[0].scores}
-        keys = sorted({k for r in runs for k in r.budget})
-        budget[arm] = {k: sum(r.budget.get(k, 0) for r in runs) / len(runs) for k in keys}
-        curves[arm] = {name: [r.curves.get(name, []) for r in runs]
-                       for name in sorted({n for r in runs for n in r.curves})}
-        by_group[arm] = _by_group(runs, exp.metrics[0])
-    comparisons = []
-    if exp.baseline:
-        for arm in exp.arms:
-            if arm == exp.baseline:
-                continue
-            for m in arms[arm]:
-                for sp in arms[arm][m]:
-                    if sp not in arms[exp.baseline].get(m, {}):
-                        continue
-                    a = [cells[arm, s].scores[m][sp] for s in ctx.seeds]
-                    b = [cells[exp.baseline, s].scores[m][sp] for s in ctx.seeds]
-                    comparisons.append({"arm": arm, "baseline": exp.baseline, "metric": m,
-                                        "split": sp, **paired_difference(a, b)})
-    results = {
-        "experiment": exp.name,
-        "title": exp.title,
-        "question": exp.question,
-        "preset": ctx.preset_name,
-        "primary_metric": exp.metrics[0],
-        "params": ctx.params,
-        "seeds": ctx.seeds,
-        "arms": arms,
-        "comparisons": comparisons,
-        "budget": budget,
-        "by_difficulty": by_group,
-        "curves": curves,
-        "extra": {arm: [cells[arm, s].extra for s in ctx.seeds] for arm in exp.arms},
-        "versions": versions(),
-    }
-    results["conclusions"] = exp.conclusions(results)
-    atomic_write_json(ctx.out_dir / "results.json", results)
-    return results
-
-
-def _by_group(runs: list[CellResult], metric: str) -> dict:
-    """The primary metric per split and group (difficulty), pooled over seeds."""
-    out: dict = {}
-    for sp, groups in runs[0].groups.items():
-        acc: dict[int, list[float]] = defaultdict(list)
-        for r in runs:
-            for g, score in zip(groups, r.scores.get(metric, {}).get(sp, []),
-                                strict=False):
-                acc[g].append(score)
-        out[sp] = {str(g): sum(v) / len(v) for g, v in sorted(acc.items())}
-    return out
-
-
-def versions() -> dict:
-    """Library versions and the machine, for the record."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from critiquelab.training.precision import describe_precision
-
-    out = {"python": platform.python_version(), "machine": platform.machine(),
-           "cpus": os.cpu_count(), "precision": describe_precision()}
-    for pkg in ("critiquelab", "torch", "transformers", "trl", "peft", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig, out_dir: Path, name: str) -> None:
@@ -43,26 +44,58 @@ def metric_bars(results: dict, metric: str, out_dir: Path) -> tuple[str, str] | 
 
 
 def difficulty_lines(results: dict, out_dir: Path) -> tuple[str, str] | None:
-    """The primary metric against difficulty, one line per arm, all splits pooled."""
+    """The primary metric against difficulty, one line per arm with a 95% CI band, splits
+    pooled (their difficulties do not overlap)."""
     series = {}
     for arm, splits in results.get("by_difficulty", {}).items():
-        pooled: dict[int, float] = {}
+        pooled: dict[int, dict] = {}
         for groups in splits.values():
-            pooled.update({int(g): v for g, v in groups.items()})
+            pooled.update({int(g): c for g, c in groups.items()})
         if pooled:
             series[arm] = sorted(pooled.items())
     if not series:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for arm, pts in series.items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=arm)
+        xs = [g for g, _ in pts]
+        line, = ax.plot(xs, [c["mean"] for _, c in pts], marker="o", label=arm)
+        ax.fill_between(xs, [c["ci95"][0] for _, c in pts], [c["ci95"][1] for _, c in pts],
+                        color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("difficulty")
     metric = results.get("primary_metric", "solve_accuracy")
     ax.set_ylabel(metric)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7)
     _save(fig, out_dir, "by_difficulty.png")
-    return "by_difficulty.png", f"{metric} by problem difficulty, seeds pooled."
+    return "by_difficulty.png", (f"{metric} by problem difficulty; bands are 95% CIs over "
+                                 "seeds and problems.")
+
+
+def budget_curves(results: dict, out_dir: Path) -> tuple[str, str] | None:
+    """Test score against optimizer steps at every checkpoint, one panel per split, 95% CI
+    bands: whether the budget was enough for each arm's curve to flatten."""
+    metric = results.get("primary_metric", "solve_accuracy")
+    curves = {a: c[metric] for a, c in results.get("budget_curve", {}).items() if metric in c}
+    splits = list(dict.fromkeys(sp for c in curves.values() for sp in c))
+    if not splits:
+        return None
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.4), squeeze=False)
+    for ax, sp in zip(axes[0], splits, strict=True):
+        for arm, by_sp in curves.items():
+            pts = by_sp.get(sp, [])
+            xs = [p["steps"] for p in pts]
+            line, = ax.plot(xs, [p["mean"] for p in pts], marker="o", label=arm)
+            ax.fill_between(xs, [p["ci95"][0] for p in pts], [p["ci95"][1] for p in pts],
+                            color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("optimizer steps")
+        ax.set_ylabel(f"{metric} ({sp})")
+        ax.set_ylim(0, 1)
+    axes[0][0].legend(fontsize=7)
+    _save(fig, out_dir, "budget_curve.png")
+    return "budget_curve.png", (f"{metric} on the test splits at each checkpoint of the run; "
+                                "bands are 95% CIs. Validation picked the checkpoint reported.")
 
 
 def loss_curves(results: dict, out_dir: Path, curve: str = "train_loss") -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from critiquelab.io import atomic_write_text
@@ -22,8 +23,12 @@ def cell_text(cell: dict | None) -> str:
 
 
 def describe_difference(c: dict) -> str:
-    """One sentence on a paired difference and whether its CI excludes zero."""
+    """One sentence on a paired difference and whether its CI excludes zero (or why no
+    verdict is given)."""
     lo, hi = c["ci95"]
+    if c.get("verdict") == "withheld":
+        return (f"{c['arm']} vs {c['baseline']} on {c['split']} {c['metric']}: "
+                f"{100 * c['mean']:+.1f} points, verdict withheld: {c['reason']}.")
     if lo > 0:
         verdict = "higher, and the 95% CI excludes zero"
     elif hi < 0:
@@ -82,27 +87,106 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def comparison_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per comparison: difference, CI, Holm-adjusted p, MDE and verdict."""
+    rows = []
+    for c in results["comparisons"]:
+        lo, hi = c["ci95"]
+        verdict = c.get("verdict", "ok")
+        if verdict == "ok":
+            verdict = ("higher" if lo > 0 else "lower" if hi < 0 else "no difference resolved")
+        if c.get("floor"):
+            verdict += " (at floor)"
+        rows.append([c["arm"], c["baseline"], c["metric"], c["split"], f"{100 * c['mean']:+.1f}",
+                     f"[{100 * lo:+.1f}, {100 * hi:+.1f}]", _p(c.get("p_holm")),
+                     _num(None if c.get("mde") is None else 100 * c["mde"]),
+                     verdict + (f": {c['reason']}" if c.get("reason") else "")])
+    return ["arm", "baseline", "metric", "split", "difference", "95% CI", "p_holm",
+            "MDE (80% power)", "verdict"], rows
+
+
+def _p(p: float | None) -> str:
+    return "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def validity_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [[arm, v["metric"], pct(v["value"]), f"{pct(v['reference'])} ({v.get('against')})",
+             {True: "passed", False: "FAILED", None: "n/a"}[v["passed"]]]
+            for arm, v in results.get("validity", {}).items()]
+    return ["arm", "gate metric (validation)", "value", "reference", "gate"], rows
+
+
+def per_seed_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """The primary metric of every arm per split and seed, so single seeds can be seen."""
+    m = results["primary_metric"]
+    splits = list(dict.fromkeys(sp for a in results["per_seed"].values()
+                                for sp in a.get(m, {})))
+    rows = [[arm, sp, *(pct(v) for v in by_m[m][sp])]
+            for arm, by_m in results["per_seed"].items() if m in by_m
+            for sp in splits if sp in by_m[m]]
+    return ["arm", "split", *(f"seed {s}" for s in results["seeds"])], rows
+
+
+def floor_notes(results: dict) -> list[str]:
+    """A line per (arm, metric, split) at or below its trivial baseline."""
+    return [f"{f['arm']} {f['metric']} on {f['split']}: {pct(f['value'])} is at or below the "
+            f"trivial baseline {pct(f['trivial'])}." for f in results.get("floors", [])]
+
+
+def header(results: dict) -> str:
+    n = ", ".join(f"{sp} {k}" for sp, k in results.get("n", {}).get(
+        results["primary_metric"], {}).items())
+    bases = results.get("bases", 1)
+    span = (f"CIs span {bases} independently pretrained bases" if bases > 1 else
+            "every seed shares one pretrained base, so base-to-base variance is not in the CIs")
+    return (f"Preset `{results['preset']}`, seeds {results['seeds']}; {span}; commit "
+            f"{results.get('commit') or 'unknown'}; budgets matched on "
+            f"{results.get('matching', 'steps')}; items per split: {n}. Scores are percentages; "
+            "brackets are 95% bootstrap CIs over seeds and problems.")
+
+
 def make_plots(exp, results: dict, out_dir: Path) -> list[tuple[str, str]]:
     made = [plots.metric_bars(results, m, out_dir) for m in exp.metrics]
-    made += [plots.difficulty_lines(results, out_dir), plots.loss_curves(results, out_dir)]
+    made += [plots.difficulty_lines(results, out_dir), plots.budget_curves(results, out_dir),
+             plots.loss_curves(results, out_dir)]
     made += exp.extra_plots(results, out_dir)
     return [p for p in made if p]
+
+
+def sections(results: dict) -> list[tuple[str, list[str] | tuple[list[str], list[list[str]]]]]:
+    """The report's sections in order, each either sentences or a (header, rows) table."""
+    out: list = [("What it means", results.get("conclusions") or ["(no conclusions drawn)"])]
+    out += [(metric, (header_, rows)) for metric, header_, rows in metric_tables(results)]
+    if results.get("floors"):
+        out.append(("Floors (at or below a trivial baseline)", floor_notes(results)))
+    if results.get("validity"):
+        out.append(("Validity gates", validity_table(results)))
+    if results["comparisons"]:
+        out.append(("Comparisons (paired bootstrap; p Holm-adjusted across this report)",
+                    comparison_table(results)))
+    if results.get("per_seed"):
+        out.append((f"Per seed: {results['primary_metric']}", per_seed_table(results)))
+    out.append(("Training budget per arm (mean over seeds)", budget_table(results)))
+    if results.get("quarantined"):
+        out.append(("Quarantined cells (recomputed)",
+                    [f"{q['cell']}: {q['reason']} ({q['at']})" for q in results["quarantined"]]))
+    out.append(("Resolved config", ["```json", json.dumps(results["params"], indent=1), "```"]))
+    return out
 
 
 def write_report(exp, results: dict, out_dir: Path) -> Path:
     """Write plots, report.md and report.html; return the HTML path."""
     figures = make_plots(exp, results, out_dir)
     md = [f"# {results['title']}", "", f"**Question.** {results['question']}", "",
-          f"Preset `{results['preset']}`, seeds {results['seeds']}. Scores are percentages; "
-          "brackets are 95% bootstrap CIs over seeds and problems.", "", "## What it means", ""]
-    md += [f"- {s}" for s in results.get("conclusions", [])] or ["- (no conclusions drawn)"]
-    for metric, header, rows in metric_tables(results):
-        md += ["", f"## {metric}", "", _md_table(header, rows)]
-    if results["comparisons"]:
-        md += ["", "## Differences against the baseline (paired bootstrap)", ""]
-        md += [f"- {describe_difference(c)}" for c in results["comparisons"]]
-    header, rows = budget_table(results)
-    md += ["", "## Training budget per arm (mean over seeds)", "", _md_table(header, rows)]
+          header(results)]
+    for title, body in sections(results):
+        md += ["", f"## {title}", ""]
+        if isinstance(body, tuple):
+            md.append(_md_table(*body))
+        elif body and body[0] == "```json":
+            md += body
+        else:
+            md += [f"- {s}" for s in body]
     md += ["", "## Plots", ""] + [f"![{cap}]({name})\n\n{cap}\n" for name, cap in figures]
     v = results["versions"]
     md += ["", "## Versions", "", ", ".join(f"{k} {val}" for k, val in v.items())]
@@ -116,20 +200,16 @@ def _html(results: dict, figures: list[tuple[str, str]], out_dir: Path) -> str:
     esc = html.escape
     parts = [f"<h1>{esc(results['title'])}</h1>",
              f"<p><b>Question.</b> {esc(results['question'])}</p>",
-             f"<p>Preset <code>{esc(results['preset'])}</code>, seeds {results['seeds']}. "
-             "Scores are percentages; brackets are 95% bootstrap CIs over seeds and problems.</p>",
-             "<h2>What it means</h2><ul>"]
-    parts += [f"<li>{esc(s)}</li>" for s in results.get("conclusions", [])]
-    parts.append("</ul>")
-    for metric, header, rows in metric_tables(results):
-        parts += [f"<h2>{esc(metric)}</h2>", _html_table(header, rows)]
-    if results["comparisons"]:
-        parts.append("<h2>Differences against the baseline (paired bootstrap)</h2><ul>")
-        parts += [f"<li>{esc(describe_difference(c))}</li>" for c in results["comparisons"]]
-        parts.append("</ul>")
-    header, rows = budget_table(results)
-    parts += ["<h2>Training budget per arm (mean over seeds)</h2>", _html_table(header, rows),
-              "<h2>Plots</h2>"]
+             f"<p>{esc(header(results))}</p>"]
+    for title, body in sections(results):
+        parts.append(f"<h2>{esc(title)}</h2>")
+        if isinstance(body, tuple):
+            parts.append(_html_table(*body))
+        elif body and body[0] == "```json":
+            parts.append(f"<pre>{esc(body[1])}</pre>")
+        else:
+            parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in body) + "</ul>")
+    parts.append("<h2>Plots</h2>")
     for name, cap in figures:
         data = base64.b64encode((out_dir / name).read_bytes()).decode()
         parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(cap)}">'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +22,12 @@ def print_summary(results: dict, metrics: tuple[str, ...] | None = None) -> None
         table.add_column(f"{m}\n{sp}", justify="right")
     for arm, cells in results["arms"].items():
         table.add_row(arm, *[cell_text(cells.get(m, {}).get(sp)) for m, sp in cols])
-    Console().print(table)
+    out = _console()
+    out.print(table)
     for sentence in results.get("conclusions", []):
-        Console().print(f"- {sentence}")
+        out.print(f"- {sentence}")
+
+
+def _console() -> Console:
+    """The terminal's width on a terminal; piped, wide enough that no cell is truncated."""
+    return Console() if sys.stdout.isatty() else Console(width=10_000, soft_wrap=True)

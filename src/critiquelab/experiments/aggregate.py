@@ -1,0 +1,190 @@
+"""From cells to results.json: CIs per arm, the declared comparisons with p-values, Holm and
+minimum detectable effects, validity gates, trivial baselines and floors, budget curves."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+from critiquelab.evaluation.stats import bootstrap_ci, holm, paired_difference
+from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.io import atomic_write_json
+
+Cells = dict[tuple[str, int], CellResult]
+
+
+def aggregate(exp: Experiment, ctx: RunContext, cells: Cells, trivial: dict,
+              quarantined: list[dict] | None = None) -> dict:
+    """Every number the report shows, written to results.json."""
+    arms_run = ctx.arms or exp.arms
+    bases = [ctx.base_of(s) for s in ctx.seeds]
+    arms, per_seed, budget, curves, by_group, curve_pts = {}, {}, {}, {}, {}, {}
+    for arm in arms_run:
+        runs = [cells[arm, s] for s in ctx.seeds]
+        arms[arm] = {m: {sp: bootstrap_ci([r.scores[m][sp] for r in runs], bases=bases)
+                         for sp in runs[0].scores.get(m, {})}
+                     for m in exp.metrics if m in runs[0].scores}
+        per_seed[arm] = {m: {sp: [_mean(r.scores[m][sp]) for r in runs] for sp in by_sp}
+                         for m, by_sp in arms[arm].items()}
+        keys = sorted({k for r in runs for k in r.budget})
+        budget[arm] = {k: sum(r.budget.get(k, 0) for r in runs) / len(runs) for k in keys}
+        curves[arm] = {name: [r.curves.get(name, []) for r in runs]
+                       for name in sorted({n for r in runs for n in r.curves})}
+        by_group[arm] = _by_group(runs, exp.metrics[0], bases)
+        if runs[0].checkpoints:
+            curve_pts[arm] = budget_curve(runs, bases)
+    validity = {a: gate_result(exp, a, cells, ctx, trivial) for a in arms_run
+                if exp.arm(a).trained and exp.arm(a).gate}
+    floors = [{"arm": a, "metric": m, "split": sp, "value": c["mean"],
+               "trivial": trivial[m][sp]}
+              for a in arms_run for m, by_sp in arms[a].items() for sp, c in by_sp.items()
+              if c["mean"] is not None and sp in trivial.get(m, {})
+              and c["mean"] <= trivial[m][sp]]
+    results = {
+        "experiment": exp.name, "title": exp.title, "question": exp.question,
+        "preset": ctx.preset_name, "primary_metric": exp.metrics[0], "params": ctx.params,
+        "seeds": ctx.seeds, "bases": ctx.bases, "matching": exp.matching, "commit": commit(),
+        "n": {m: {sp: len(v) for sp, v in by_sp.items()}
+              for m, by_sp in cells[arms_run[0], ctx.seeds[0]].scores.items()},
+        "arms": arms, "per_seed": per_seed,
+        "comparisons": comparisons(exp, ctx, cells, validity, floors, bases),
+        "validity": validity, "trivial": trivial, "floors": floors,
+        "budget": budget, "budget_curve": curve_pts, "by_difficulty": by_group,
+        "curves": curves,
+        "extra": {arm: [cells[arm, s].extra for s in ctx.seeds] for arm in arms_run},
+        "quarantined": quarantined or [], "versions": versions(),
+    }
+    results["conclusions"] = exp.conclusions(results)
+    atomic_write_json(ctx.out_dir / "results.json", results)
+    return results
+
+
+def comparisons(exp: Experiment, ctx: RunContext, cells: Cells, validity: dict,
+                floors: list[dict], bases: list[int]) -> list[dict]:
+    """The experiment's declared comparisons, paired, Holm-adjusted across the report; one
+    involving an arm that failed its gate is withheld, one at a floor is flagged."""
+    arms_run = set(ctx.arms or exp.arms)
+    floored = {(f["arm"], f["metric"], f["split"]) for f in floors}
+    out = []
+    for comp in exp.comparisons():
+        if not {comp.arm, comp.baseline} <= arms_run:
+            continue
+        first = cells[comp.arm, ctx.seeds[0]].scores
+        for m in comp.metrics or tuple(m for m in exp.metrics if m in first):
+            for sp in first.get(m, {}):
+                if sp not in cells[comp.baseline, ctx.seeds[0]].scores.get(m, {}):
+                    continue
+                a = [cells[comp.arm, s].scores[m][sp] for s in ctx.seeds]
+                b = [cells[comp.baseline, s].scores[m][sp] for s in ctx.seeds]
+                failed = [x for x in (comp.arm, comp.baseline)
+                          if x in validity and validity[x]["passed"] is False]
+                reason = "; ".join(
+                    f"{x} failed its validity gate ({validity[x]['metric']} "
+                    f"{_pct(validity[x]['value'])} vs {_pct(validity[x]['reference'])})"
+                    for x in failed) or None
+                out.append({"arm": comp.arm, "baseline": comp.baseline, "metric": m,
+                            "split": sp, **paired_difference(a, b, bases=bases),
+                            "verdict": "withheld" if failed else "ok", "reason": reason,
+                            "floor": any((x, m, sp) in floored
+                                         for x in (comp.arm, comp.baseline))})
+    for c, adj in zip(out, holm([c["p"] for c in out]), strict=True):
+        c["p_holm"] = adj
+    return out
+
+
+def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
+                trivial: dict) -> dict:
+    """Whether a trained arm beat its gate's reference on validation, seeds averaged."""
+    gate = exp.arm(arm).gate
+    runs = [cells[arm, s] for s in ctx.seeds]
+    if gate.reference == "start":
+        value = _mean([_quarter(r.curves.get(gate.metric, []), last=True) for r in runs])
+        reference = _mean([_quarter(r.curves.get(gate.metric, []), last=False) for r in runs])
+    else:
+        value = _mean([r.validation.get(gate.metric, 0.0) for r in runs])
+        if gate.reference == "trivial":
+            reference = trivial.get(gate.metric, {}).get("validation")
+        else:
+            ref = gate.reference.removeprefix("arm:")
+            reference = _mean([cells[ref, s].validation.get(gate.metric, 0.0)
+                               for s in ctx.seeds])
+    passed = None if reference is None else value > reference
+    return {"metric": gate.metric, "value": value, "reference": reference, "passed": passed,
+            "against": gate.reference}
+
+
+def _quarter(curve: list[list[float]], last: bool) -> float:
+    """Mean y of the first or last quarter of a curve's points."""
+    ys = [p[1] for p in curve]
+    if not ys:
+        return 0.0
+    k = max(1, len(ys) // 4)
+    return _mean(ys[-k:] if last else ys[:k])
+
+
+def budget_curve(runs: list[CellResult], bases: list[int]) -> dict:
+    """metric -> split -> [{"steps", "mean", "ci95"}] over the checkpoints every seed has."""
+    n = min(len(r.checkpoints) for r in runs)
+    out: dict = {}
+    for i in range(n):
+        steps = runs[0].checkpoints[i]["steps"]
+        for m, by_sp in runs[0].checkpoints[i]["scores"].items():
+            for sp in by_sp:
+                ci = bootstrap_ci([r.checkpoints[i]["scores"][m][sp] for r in runs],
+                                  bases=bases)
+                out.setdefault(m, {}).setdefault(sp, []).append(
+                    {"steps": steps, "mean": ci["mean"], "ci95": ci["ci95"]})
+    return out
+
+
+def _by_group(runs: list[CellResult], metric: str, bases: list[int]) -> dict:
+    """The primary metric per split and group (difficulty), with CIs over seeds and items."""
+    out: dict = {}
+    for sp, groups in runs[0].groups.items():
+        idx: dict[int, list[int]] = defaultdict(list)
+        for i, g in enumerate(groups):
+            idx[g].append(i)
+        out[sp] = {}
+        for g, items in sorted(idx.items()):
+            per_seed = [[r.scores.get(metric, {}).get(sp, [])[i] for i in items] for r in runs
+                        if r.scores.get(metric, {}).get(sp)]
+            if per_seed:
+                out[sp][str(g)] = bootstrap_ci(per_seed, bases=bases)
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def commit() -> str | None:
+    """The git commit of the code that ran (None outside a git checkout)."""
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def versions() -> dict:
+    """Library versions and the machine, for the record."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from critiquelab.training.precision import describe_precision
+
+    out = {"python": platform.python_version(), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "precision": describe_precision()}
+    for pkg in ("critiquelab", "torch", "transformers", "trl", "peft", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,119 @@
+"""The one fine-tune of an arm: a step-matched budget, validation at checkpoints along the run,
+the checkpoint picked on validation, and the test scores at every checkpoint for budget curves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from itertools import islice
+from typing import Any
+
+from critiquelab.errors import UsageError
+from critiquelab.experiments.spec import RunContext
+from critiquelab.io import atomic_write_json
+from critiquelab.models import load_model, save_model
+from critiquelab.training import TrainConfig, train
+
+
+@dataclass(frozen=True)
+class FinetuneSpec:
+    """A preset's `finetune` group, typed: optimizer steps at a batch size (so equal examples
+    for every arm), a constant learning rate, and where along the run validation looks."""
+
+    steps: int
+    learning_rate: float
+    batch_size: int
+    checkpoints: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+
+    @classmethod
+    def of(cls, group: dict[str, Any]) -> FinetuneSpec:
+        """Validate a preset's `finetune` group (UsageError naming the bad key)."""
+        known = {f.name for f in fields(cls)}
+        for key in group:
+            if key not in known:
+                raise UsageError(f"unknown setting 'finetune.{key}' (known: {', '.join(known)})")
+        spec = cls(**{**group, "checkpoints": tuple(group.get("checkpoints",
+                                                              cls.checkpoints))})
+        if spec.steps < 1 or spec.batch_size < 1 or spec.learning_rate <= 0:
+            raise UsageError("finetune.steps, finetune.batch_size and finetune.learning_rate "
+                             "must be positive")
+        if not spec.checkpoints or not all(0 < f <= 1 for f in spec.checkpoints):
+            raise UsageError("finetune.checkpoints must be fractions in (0, 1]")
+        return spec
+
+    @property
+    def examples(self) -> int:
+        return self.steps * self.batch_size
+
+    def checkpoint_steps(self) -> list[int]:
+        """Distinct steps at which validation looks; the last is always the full budget."""
+        return sorted({max(1, round(f * self.steps)) for f in self.checkpoints} | {self.steps})
+
+
+Probe = Callable[[Any, Any], dict]  # (model, tokenizer) -> {"validation": {...}, "scores": {...}}
+
+
+@dataclass
+class Finetuned:
+    """The model at the checkpoint validation picked, what the run cost, and its curves."""
+
+    model: Any
+    tokenizer: Any
+    budget: dict[str, float]
+    curves: dict[str, list[list[float]]]
+    checkpoints: list[dict] = field(default_factory=list)
+    picked_steps: int = 0
+
+    @property
+    def validation(self) -> dict[str, float]:
+        return next(c["validation"] for c in self.checkpoints if c["steps"] == self.picked_steps)
+
+
+def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
+    """The first n records of a stream: the step-matched budget (UsageError if it runs dry)."""
+    out = list(islice(records, n))
+    if len(out) < n:
+        raise UsageError(f"arm '{arm}' has only {len(out)} training records for a budget of {n} "
+                         "examples; lower finetune.steps or raise n_train")
+    return out
+
+
+def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, tokenizer,
+             records: list[dict], spec: FinetuneSpec, probe: Probe, select: str
+             ) -> Finetuned:
+    """Train `model` on `records` for spec.steps optimizer steps in chunks (a constant learning
+    rate, so chunking changes nothing), probing validation and test at each checkpoint; every
+    chunk is stored, so a killed cell resumes. Returns the checkpoint best on `select`."""
+    work = ctx.work_dir(f"{arm}__seed{seed}")
+    steps = spec.checkpoint_steps()
+    gaps = [b - a for a, b in zip([0, *steps], steps, strict=False)]
+    checkpoints, wall, result = [], 0.0, None
+    for step in steps:
+        done = work / f"probe-{step}.json"
+        if done.is_file():
+            checkpoints.append(json.loads(done.read_text()))
+            continue
+        cfg = TrainConfig(learning_rate=spec.learning_rate, max_steps=step,
+                          batch_size=spec.batch_size, lr_scheduler="constant", warmup_ratio=0.0,
+                          save_steps=min(gaps), logging_steps=1, seed=seed,
+                          report_to=ctx.report_to, run_name=f"{experiment}/{arm}/seed{seed}")
+        result = train(model, tokenizer, records, cfg, work / "trainer", progress=ctx.progress)
+        wall += result.wall_s
+        save_model(model, tokenizer, work / f"model-{step}")
+        entry = {"steps": step, "tokens": result.tokens, "loss_tokens": result.loss_tokens,
+                 "loss_curve": [list(p) for p in result.loss_curve], **probe(model, tokenizer)}
+        atomic_write_json(done, entry)
+        checkpoints.append(entry)
+    last = checkpoints[-1]
+    best = max(checkpoints, key=lambda c: (c["validation"][select], -c["steps"]))
+    if best["steps"] != last["steps"] or result is None:
+        model, tokenizer = load_model(str(work / f"model-{best['steps']}"))
+    budget = {"steps": last["steps"], "examples": len(records), "tokens": last["tokens"],
+              "loss_tokens": last["loss_tokens"], "wall_s": wall,
+              "picked_steps": best["steps"]}
+    curves = {"train_loss": last["loss_curve"],
+              f"validation_{select}": [[c["steps"], c["validation"][select]]
+                                       for c in checkpoints]}
+    kept = [{k: c[k] for k in ("steps", "validation", "scores")} for c in checkpoints]
+    return Finetuned(model, tokenizer, budget, curves, kept, best["steps"])

@@ -1,0 +1,169 @@
+"""Protocol v2 on a toy experiment and by simulation: overrides, gates, withheld verdicts,
+floors, Holm, MDE, t-CIs, bootstrap coverage over bases, and cell quarantine."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from critiquelab.errors import UsageError
+from critiquelab.evaluation.stats import (
+    bootstrap_ci,
+    holm,
+    mde,
+    paired_difference,
+    t_ci,
+    t_quantile,
+)
+from critiquelab.experiments.config import merge, parse_set
+from critiquelab.experiments.runner import make_context, run_experiment
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate
+
+
+class Dice(Experiment):
+    """Arms with a known skill: 'learner' passes its gate, 'stuck' does not."""
+
+    name = "dice"
+    title = "Dice"
+    question = "Which arm rolls higher?"
+    arm_table = (Arm("ref"),
+                 Arm("learner", "d", "roll", "sft", Gate("skill", "arm:ref")),
+                 Arm("stuck", "d", "roll", "sft", Gate("skill", "trivial")))
+    presets = {"smoke": {"n": 300, "train": {"lr": 0.5, "steps": 2}, "bases": 1}}
+    metrics = ("hit",)
+    splits = ("a",)
+    baseline = "ref"
+
+    def setup(self, ctx):
+        return None
+
+    def trivial(self, ctx, state):
+        return {"hit": {"a": 0.2}, "skill": {"validation": 0.5}}
+
+    def run_cell(self, ctx, state, arm, seed):
+        rng = random.Random(f"{arm}{seed}")
+        p = {"ref": 0.5, "learner": 0.7, "stuck": 0.1}[arm]
+        hits = [float(rng.random() < p) for _ in range(ctx.params["n"])]
+        return CellResult({"hit": {"a": hits}}, {"steps": 2.0},
+                          validation={"skill": {"ref": 0.4, "learner": 0.6, "stuck": 0.3}[arm]},
+                          checkpoints=[{"steps": s, "validation": {}, "scores": {"hit": {
+                              "a": hits}}} for s in (1, 2, 4)],
+                          generations=[{"item": i, "split": "a", "metric": "hit", "prompt": "",
+                                        "output": str(h), "score": h}
+                                       for i, h in enumerate(hits)])
+
+
+def test_overrides_merge_and_fail_with_one_named_key():
+    base = {"finetune": {"learning_rate": 3e-4, "steps": 8, "checkpoints": (0.5, 1.0)},
+            "model": "tiny-xs"}
+    sets = parse_set(["finetune.learning_rate=1e-4", "finetune.steps=16",
+                      "finetune.checkpoints=[0.25, 1]"])
+    merged = merge(base, sets)
+    assert merged["finetune"] == {"learning_rate": 1e-4, "steps": 16, "checkpoints": (0.25, 1.0)}
+    assert base["finetune"]["steps"] == 8
+    with pytest.raises(UsageError, match="'finetune.nope'"):
+        merge(base, parse_set(["finetune.nope=1"]))
+    with pytest.raises(UsageError, match="did you mean 'finetune.steps'"):
+        merge(base, parse_set(["finetune.step=1"]))
+    with pytest.raises(UsageError, match="'finetune.learning_rate' expects float"):
+        merge(base, parse_set(["finetune.learning_rate=abc"]))
+    with pytest.raises(UsageError, match="'finetune.steps' expects int"):
+        merge(base, parse_set(["finetune.steps=1.5"]))
+    with pytest.raises(UsageError, match="is a group"):
+        merge(base, parse_set(["finetune=3"]))
+
+
+def test_gates_withhold_verdicts_and_floors_are_flagged(tmp_path):
+    exp = Dice()
+    ctx = make_context(exp, "smoke", 2, tmp_path / "out", tmp_path / "c", progress=False)
+    res = run_experiment(exp, ctx)
+    assert res["validity"]["learner"] == {"metric": "skill", "value": 0.6, "reference": 0.4,
+                                          "passed": True, "against": "arm:ref"}
+    assert res["validity"]["stuck"]["passed"] is False
+    assert "ref" not in res["validity"]
+    comps = {c["arm"]: c for c in res["comparisons"]}
+    assert comps["learner"]["verdict"] == "ok" and comps["learner"]["reason"] is None
+    assert comps["stuck"]["verdict"] == "withheld" and "stuck failed" in comps["stuck"]["reason"]
+    assert comps["stuck"]["floor"] and not comps["learner"]["floor"]
+    assert {(f["arm"], f["metric"]) for f in res["floors"]} == {("stuck", "hit")}
+    assert all(c["p_holm"] >= c["p"] and c["mde"] > 0 for c in comps.values())
+    assert [p["steps"] for p in res["budget_curve"]["learner"]["hit"]["a"]] == [1, 2, 4]
+    gens = (tmp_path / "out" / "cells" / "learner__seed1.generations.jsonl").read_text()
+    assert len(gens.splitlines()) == 300
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "withheld" in report and "p_holm" in report and "Resolved config" in report
+
+
+def test_arms_selection_keeps_gate_references(tmp_path):
+    exp = Dice()
+    ctx = make_context(exp, "smoke", 1, tmp_path, tmp_path / "c", arms=["learner"])
+    assert ctx.arms == ("ref", "learner")
+    with pytest.raises(UsageError, match="did you mean 'stuck'"):
+        make_context(exp, "smoke", 1, tmp_path, tmp_path / "c", arms=["stuk"])
+
+
+def test_damaged_and_foreign_cells_are_quarantined_and_recomputed(tmp_path):
+    exp = Dice()
+    ctx = make_context(exp, "smoke", 1, tmp_path / "out", tmp_path / "c", progress=False)
+    run_experiment(exp, ctx)
+    cells = tmp_path / "out" / "cells"
+    (cells / "ref__seed0.json").write_text('{"scores": ')  # a torn write
+    foreign = json.loads((cells / "learner__seed0.json").read_text())
+    foreign["key"] = "another-experiment"
+    (cells / "learner__seed0.json").write_text(json.dumps(foreign))
+    res = run_experiment(exp, ctx)
+    reasons = {q["cell"]: q["reason"] for q in res["quarantined"]}
+    assert reasons["ref__seed0.json"] == "unreadable"
+    assert reasons["learner__seed0.json"].startswith("foreign")
+    assert len(list((cells / "quarantine").glob("*__seed0.*.json"))) == 2
+    assert json.loads((cells / "learner__seed0.json").read_text())["key"] != "another-experiment"
+    assert "Quarantined cells" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_holm_matches_the_step_down_rule():
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]
+
+
+def test_t_interval_covers_at_its_nominal_rate():
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.3, 0.05, size=(4000, 3))
+    hits = 0
+    for row in draws:
+        lo, hi = t_ci(row.tolist())["ci95"]
+        hits += lo <= 0.3 <= hi
+    assert 0.935 <= hits / len(draws) <= 0.965
+    assert t_quantile(2) == pytest.approx(4.303) and t_quantile(1000) == pytest.approx(1.962, 1e-3)
+    assert t_ci([0.5])["ci95"] == [None, None]
+
+
+def test_mde_is_the_effect_found_80_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    se = 0.1
+    effect = mde(se)
+    found = np.abs(rng.normal(effect, se, 20000)) > 1.959964 * se
+    assert 0.78 <= found.mean() <= 0.82
+
+
+def test_paired_p_value_is_small_for_a_real_gap_and_large_for_none():
+    rng = np.random.default_rng(2)
+    base = (rng.random((3, 400)) < 0.3).astype(float)
+    better = np.maximum(base, rng.random((3, 400)) < 0.3).astype(float)
+    assert paired_difference(better.tolist(), base.tolist())["p"] < 0.01
+    noise = (rng.random((3, 400)) < 0.3).astype(float)
+    assert paired_difference(noise.tolist(), base.tolist())["p"] > 0.05
+
+
+def test_base_level_bootstrap_covers_when_bases_differ():
+    """With a base effect, seeds of one base understate the spread; resampling bases first
+    restores coverage of the population mean."""
+    rng = np.random.default_rng(3)
+    hits, runs = 0, 150
+    for _ in range(runs):
+        base_means = 0.5 + rng.normal(0, 0.08, 4)
+        per_seed = [(rng.random(60) < base_means[s % 4]).astype(float).tolist()
+                    for s in range(8)]
+        lo, hi = bootstrap_ci(per_seed, bases=[s % 4 for s in range(8)], n_boot=400)["ci95"]
+        hits += lo <= 0.5 <= hi
+    assert hits / runs >= 0.85
