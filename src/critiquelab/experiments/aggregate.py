@@ -110,7 +110,7 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
         else:
             ref = gate.reference.removeprefix("arm:")
             reference = _mean([cells[ref, s].validation.get(gate.metric, 0.0)
-                               for s in ctx.seeds])
+                               for s in ctx.seeds]) if (ref, ctx.seeds[0]) in cells else None
     passed = None if reference is None else value > reference
     return {"metric": gate.metric, "value": value, "reference": reference, "passed": passed,
             "against": gate.reference}

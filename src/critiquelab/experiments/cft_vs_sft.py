@@ -48,13 +48,19 @@ class ChainFinetune(Experiment):
         """The arm's endless seeded record stream (the budget takes its first examples)."""
         return arm_records(state, self.arm(arm).data, seed, ctx.params["error_rate"])
 
+    def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,
+              records: list[dict], scores: dict) -> dict:
+        """Experiment-specific facts about a trained cell (its records, its scores)."""
+        return {}
+
     def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
         model, tok = load_model(str(state.base_dirs[ctx.base_of(seed)]))
         critique = any(m in self.metrics for m in CRITIQUE)
         gate = self.arm(arm).gate
         critique_gate = gate is not None and gate.metric in CRITIQUE
+        sound = "sound_solution" in self.metrics
         if not self.arm(arm).trained:
-            ev = evaluate(state, model, tok, ctx.params, critique)
+            ev = evaluate(state, model, tok, ctx.params, critique, sound=sound)
             return CellResult(ev.scores, {"steps": 0, "examples": 0, "tokens": 0,
                                           "loss_tokens": 0, "wall_s": 0.0}, ev.groups,
                               validation=ev.validation, generations=ev.generations)
@@ -63,8 +69,9 @@ class ChainFinetune(Experiment):
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
                         probe(state, ctx.params), "solve_accuracy")
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
-                      critique_gate)
+                      critique_gate, sound)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
+                          self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,
                           generations=ev.generations)
 

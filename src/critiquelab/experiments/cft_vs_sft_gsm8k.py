@@ -18,18 +18,17 @@ from pathlib import Path
 
 from critiquelab.critics.format import parse_verdict
 from critiquelab.critics.gsm8k import GSM8KCritic, gsm8k_problem
-from critiquelab.data.builders import take_token_budget
 from critiquelab.data.formats import ALPACA, critique_record, solve_record
 from critiquelab.data.schema import CandidateRecord, ProblemRecord, load_candidates, load_problems
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.grading import extract_answer, grade
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.finetune import take_examples
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, RunContext
 from critiquelab.io import stable_hash
 from critiquelab.models import load_model, save_model
 from critiquelab.models.backends import choose_backend, close_backend, make_backend
 from critiquelab.models.chat import chat_prompt, chat_record
-from critiquelab.reporting.report import describe_difference
 from critiquelab.training import TrainConfig, train
 from critiquelab.training.lora import lora_config
 
@@ -41,14 +40,15 @@ SMOKE = {
     "model": "smollm2-135m", "data_seed": 1234, "n_eval": 4, "n_critique_eval": 4,
     "critic": "gsm8k",  # or URL::MODEL of an OpenAI-compatible teacher
     # LoRA keeps CPU checkpoints small; no warm-up, whose first step has a learning rate of 0
-    "finetune": {"token_budget": 800, "learning_rate": 1e-4, "batch_size": 1, "max_length": 512,
+    # Every trained arm takes the same optimizer steps at the same batch size (equal examples).
+    "finetune": {"steps": 4, "learning_rate": 1e-4, "batch_size": 1, "max_length": 512,
                  "warmup_ratio": 0.0, "lora": {"r": 8, "alpha": 16}},
     "max_new_tokens": 32, "critique_max_new_tokens": 16, "batch_size": 8, "backend": "auto",
 }
 DEFAULT = {
     **SMOKE,
     "n_eval": 659, "n_critique_eval": 659,  # the whole held-out half of the 1,319 test problems
-    "finetune": {"token_budget": 1_500_000, "learning_rate": 1e-5, "batch_size": 32,
+    "finetune": {"steps": 160, "learning_rate": 1e-5, "batch_size": 32,  # ~1.5M tokens
                  "max_length": 1024, "warmup_ratio": 0.05, "lora": None},
     "max_new_tokens": 384, "critique_max_new_tokens": 384, "batch_size": 64,
 }
@@ -195,7 +195,10 @@ class CftVsSftGsm8k(Experiment):
     question = ("On GSM8K, does fine-tuning a pretrained model on critiques of model-written "
                 "answers teach it to solve better than fine-tuning on answers, at the same "
                 "training budget?")
-    arms = ("base", "sft-raw", "sft-verified", "sft-gold", "cft")
+    # No validation split: GSM8K's held-out half is the test, so the arms carry no gates.
+    arm_table = (Arm("base"), *(Arm(a, a, "solve", "sft") for a in ("sft-raw", "sft-verified",
+                                                                      "sft-gold")),
+                 Arm("cft", "cft", "critique", "sft"))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate", "critique_accuracy")
     splits = (SPLIT,)
@@ -217,10 +220,11 @@ class CftVsSftGsm8k(Experiment):
         if arm != "base":
             rendered = (chat_record(tok, r) for r in arm_records(state, arm, random.Random(
                 f"{arm}:{seed}")))
-            records = take_token_budget(rendered, tok, ft["token_budget"])
-            cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
+            records = take_examples(rendered, ft["steps"] * ft["batch_size"], arm)
+            cfg = TrainConfig(learning_rate=ft["learning_rate"], max_steps=ft["steps"],
                               batch_size=ft["batch_size"], max_length=ft["max_length"],
-                              warmup_ratio=ft["warmup_ratio"], seed=seed)
+                              warmup_ratio=ft["warmup_ratio"], seed=seed,
+                              report_to=ctx.report_to, run_name=f"{self.name}/{arm}/seed{seed}")
             peft = lora_config(**ft["lora"]) if ft["lora"] else None
             result = train(model, tok, records, cfg, work / "train", progress=ctx.progress,
                            peft_config=peft)
@@ -240,14 +244,17 @@ class CftVsSftGsm8k(Experiment):
         finally:
             close_backend(backend)
         right = sum(bool(c.label) for c in state.critique_test) / len(state.critique_test)
+        gens = [{"item": question_hash(q.question), "split": SPLIT, "metric": m,
+                 "prompt": ALPACA.solve_prompt(q.question), "output": o, "score": sc}
+                for m in ("solve_accuracy", "format_rate")
+                for q, o, sc in zip(state.test, outs, scores[m][SPLIT], strict=True)]
         return CellResult(scores, budget, curves=curves,
                           extra={"backend": backend_name, "critique_test_right_share": right,
-                                 "sample_output": outs[0] if outs else ""})
+                                 "sample_output": outs[0] if outs else ""}, generations=gens)
 
     def conclusions(self, results: dict) -> list[str]:
-        out = [describe_difference(c) for c in results["comparisons"]
-               if c["arm"] == "cft" and c["metric"] == "solve_accuracy"]
-        for arm in self.arms:
+        out = []
+        for arm in results["arms"]:
             ci = results["arms"][arm]["solve_accuracy"][SPLIT]
             lo, hi = ci["ci95"]
             out.append(f"{arm} solves {100 * ci['mean']:.1f}% of held-out GSM8K test problems "

@@ -260,10 +260,11 @@ def probe(state: ChainState, params: dict) -> callable:
 
 def evaluate(state: ChainState, model, tokenizer, params: dict, critique: bool = True,
              validation: dict[str, float] | None = None,
-             critique_gate: bool = False) -> Evaluation:
+             critique_gate: bool = False, sound: bool = False) -> Evaluation:
     """Every metric on the test splits with generations, plus the gate metrics on validation
     (solving is measured there unless the picked checkpoint's `validation` already holds it;
-    critiques when `critique` or `critique_gate`)."""
+    critiques when `critique` or `critique_gate`); `sound` adds sound_solution (every line
+    of the output verified)."""
     scores: dict[str, dict[str, list[float]]] = {}
     groups, gens = {}, []
     val = dict(validation or {})
@@ -275,6 +276,9 @@ def evaluate(state: ChainState, model, tokenizer, params: dict, critique: bool =
         if sp == "validation":
             val.update({m: _mean(v) for m, v in got.scores.items()})
             continue
+        if sound:
+            got.scores["sound_solution"] = [float(state.world.verify(q, o).correct)
+                                            for q, o in zip(problems, got.outputs, strict=True)]
         for m, vals in got.scores.items():
             scores.setdefault(m, {})[sp] = vals
             gens += [{"item": p.id, "split": sp, "metric": m, "prompt": state.fmt.solve_prompt(

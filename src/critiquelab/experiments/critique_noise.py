@@ -15,12 +15,19 @@ from itertools import islice
 from pathlib import Path
 
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
-from critiquelab.data.builders import cft_records, take_token_budget
+from critiquelab.data.builders import cft_records
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft, half_budget
-from critiquelab.experiments.chain_common import ChainState
-from critiquelab.experiments.spec import CellResult, RunContext
-from critiquelab.reporting.report import describe_difference
+from critiquelab.experiments.cft_vs_sft import ChainFinetune
+from critiquelab.experiments.chain_common import (
+    BASE,
+    CRITIQUE_GATE,
+    PRESETS,
+    SOLVE,
+    ChainState,
+    half_budget,
+    sft_arm,
+)
+from critiquelab.experiments.spec import Arm, CellResult, RunContext
 
 NOISE_LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
 PREFIX = "cft-noise-"
@@ -40,25 +47,24 @@ def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict
 
 
 @register_experiment
-class CritiqueNoise(CftVsSft):
+class CritiqueNoise(ChainFinetune):
     name = "critique-noise"
     title = "Critique fine-tuning with imperfect critics on the chain world"
     question = ("How wrong can the teacher's critiques be before fine-tuning on them stops "
                 "teaching a model to solve better than imitating correct solutions, at the same "
                 "token budget?")
-    arms = (*(f"{PREFIX}{p}" for p in NOISE_LEVELS), "sft-gold", "sft-raw")
-    presets = {"smoke": CftVsSft.presets["smoke"],
-               "default": half_budget(CftVsSft.presets["default"])}  # 7 trained arms
-    metrics = ("solve_accuracy", "format_rate")  # no critique metrics: they cost most of a cell
+    arm_table = (BASE, *(Arm(f"{PREFIX}{p}", f"noise-{p}", "critique", "sft", CRITIQUE_GATE)
+                   for p in NOISE_LEVELS), sft_arm("gold"), sft_arm("raw"))
+    presets = {"smoke": PRESETS["smoke"],
+               "default": half_budget(PRESETS["default"])}  # 7 trained arms
+    metrics = SOLVE  # no critique metrics on test: they cost most of a cell
     baseline = "sft-gold"
-    seed_invariant_arms = ()
 
-    def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int, tok) -> list[dict]:
+    def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int):
         if not arm.startswith(PREFIX):
-            return super().records(ctx, state, arm, seed, tok)
-        critic = NoisyCritic(state.world, noise_of(arm), seed)
-        return take_token_budget(critique_stream(state, critic, seed, ctx.params), tok,
-                                 ctx.params["finetune"]["token_budget"])
+            return super().records(ctx, state, arm, seed)
+        return critique_stream(state, NoisyCritic(state.world, noise_of(arm), seed), seed,
+                               ctx.params)
 
     def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
         """cft-vs-sft's cell, plus the measured share of wrong training critiques."""
@@ -77,10 +83,12 @@ class CritiqueNoise(CftVsSft):
     def conclusions(self, results: dict) -> list[str]:
         comps = {(c["arm"], c["split"]): c for c in results["comparisons"]
                  if c["metric"] == "solve_accuracy"}
-        out = [describe_difference(comps[f"{PREFIX}{p}", sp])
-               for sp in self.splits for p in NOISE_LEVELS]
+        out = []
         for sp in self.splits:
-            beats = [p for p in NOISE_LEVELS if comps[f"{PREFIX}{p}", sp]["ci95"][0] > 0]
+            if any((f"{PREFIX}{p}", sp) not in comps for p in NOISE_LEVELS):
+                continue
+            beats = [p for p in NOISE_LEVELS if comps[f"{PREFIX}{p}", sp]["ci95"][0] > 0
+                     and comps[f"{PREFIX}{p}", sp]["verdict"] == "ok"]
             stops = next((p for p in NOISE_LEVELS if beats and p > beats[0] and p not in beats),
                          None)
             if not beats:
@@ -93,7 +101,9 @@ class CritiqueNoise(CftVsSft):
                 out.append(f"On {sp}, CFT beats sft-gold (95% CI above zero) at p in {beats}; "
                            f"it stops beating it at p = {stops}.")
         for p in NOISE_LEVELS:
-            runs = results["extra"][f"{PREFIX}{p}"]
+            runs = results["extra"].get(f"{PREFIX}{p}")
+            if not runs:
+                continue
             wrong = sum(r["wrong_critiques"] for r in runs) / len(runs)
             flips = sum(r["wrong_verdicts"] for r in runs) / len(runs)
             out.append(f"At p = {p}, {100 * wrong:.1f}% of training critiques differ from the "

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from critiquelab.errors import UsageError
@@ -80,12 +81,13 @@ def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
 
 
 def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, tokenizer,
-             records: list[dict], spec: FinetuneSpec, probe: Probe, select: str
-             ) -> Finetuned:
+             records: list[dict], spec: FinetuneSpec, probe: Probe, select: str,
+             work: Path | None = None) -> Finetuned:
     """Train `model` on `records` for spec.steps optimizer steps in chunks (a constant learning
     rate, so chunking changes nothing), probing validation and test at each checkpoint; every
-    chunk is stored, so a killed cell resumes. Returns the checkpoint best on `select`."""
-    work = ctx.work_dir(f"{arm}__seed{seed}")
+    chunk is stored, so a killed cell resumes. `model` ends holding the checkpoint best on
+    `select` (earliest on ties)."""
+    work = work or ctx.work_dir(f"{arm}__seed{seed}")
     steps = spec.checkpoint_steps()
     gaps = [b - a for a, b in zip([0, *steps], steps, strict=False)]
     checkpoints, wall, result = [], 0.0, None
@@ -108,7 +110,8 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
     last = checkpoints[-1]
     best = max(checkpoints, key=lambda c: (c["validation"][select], -c["steps"]))
     if best["steps"] != last["steps"] or result is None:
-        model, tokenizer = load_model(str(work / f"model-{best['steps']}"))
+        picked, _ = load_model(str(work / f"model-{best['steps']}"), device=str(model.device))
+        model.load_state_dict(picked.state_dict())
     budget = {"steps": last["steps"], "examples": len(records), "tokens": last["tokens"],
               "loss_tokens": last["loss_tokens"], "wall_s": wall,
               "picked_steps": best["steps"]}

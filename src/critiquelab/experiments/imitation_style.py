@@ -16,30 +16,27 @@ import random
 from dataclasses import dataclass
 from itertools import cycle
 
-from critiquelab.data.builders import take_token_budget
-from critiquelab.data.formats import solve_record
+from critiquelab.data.formats import COMPACT, solve_record
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.data.styles import confident_style
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.evaluation.style import approves, style_components, style_score
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup
+from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.reporting.report import describe_difference
-from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem
 
 SPLITS = ("narrow", "broad")
 
-SMOKE = {**CftVsSft.presets["smoke"], "max_new_tokens": 180}
+SMOKE = {**PRESETS["smoke"], "max_new_tokens": 180}
 # A firmer fine-tune than cft-vs-sft's: at its 150k tokens and lr 3e-4 the student took on
 # none of the teacher's voice (style_score fell 4 points; docs/experiments/imitation-style.md).
-DEFAULT = {**CftVsSft.presets["default"], "max_new_tokens": 320,
-           "finetune": {**CftVsSft.presets["default"]["finetune"], "token_budget": 600_000,
-                        "learning_rate": 1e-3}}
+# 160 steps of 32 is about the 600k tokens that run used.
+DEFAULT = {**PRESETS["default"], "max_new_tokens": 320,
+           "finetune": {**PRESETS["default"]["finetune"], "steps": 160, "learning_rate": 1e-3}}
 
 
 @dataclass
@@ -61,7 +58,8 @@ class ImitationStyle(Experiment):
                 "problems, does the student gain the teacher's style, its correctness, or both, "
                 "on that slice and on broad held-out problems; and does a rater that judges by "
                 "style agree with the verifier?")
-    arms = ("base", "imitation", "teacher")
+    arm_table = (Arm("base"), Arm("imitation", "teacher-demonstrations", "style", "sft",
+                                  Gate("style_score", "arm:base")), Arm("teacher"))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "style_score", "rater_approval", "rater_disagreement")
     splits = SPLITS
@@ -86,43 +84,55 @@ class ImitationStyle(Experiment):
             raise AssertionError("test problems leaked into the training problems")
         return StyleState(chain, narrow_train, tests)
 
+    def outputs(self, ctx: RunContext, model, tok, problems: list[Problem]) -> list[str]:
+        prompts = [COMPACT.solve_prompt(q.text) for q in problems]
+        return [o[0] for o in generate(model, tok, prompts, ctx.params["max_new_tokens"])]
+
+    def validation(self, ctx: RunContext, state: StyleState, model, tok) -> dict[str, float]:
+        """Solving and style on the validation split: the gate and the checkpoint choice."""
+        problems = state.chain.splits["validation"]
+        outs = self.outputs(ctx, model, tok, problems)
+        world = state.chain.world
+        n = len(problems)
+        return {"solve_accuracy": sum(world.verify(q, o).answer_correct
+                                      for q, o in zip(problems, outs, strict=True)) / n,
+                "style_score": sum(style_score(o, confident_style(world.solve(q)))
+                                   for q, o in zip(problems, outs, strict=True)) / n}
+
     def run_cell(self, ctx: RunContext, state: StyleState, arm: str, seed: int) -> CellResult:
-        p = ctx.params
-        world, fmt = state.chain.world, state.chain.fmt
+        world = state.chain.world
         budget: dict[str, float] = {}
-        curves = {}
-        outputs: dict[str, list[str]] = {}
+        curves, checkpoints, validation = {}, [], {}
         if arm == "teacher":
             outputs = {sp: [confident_style(world.solve(q)) for q in state.tests[sp]]
                        for sp in SPLITS}
         else:
-            model, tok = load_model(str(state.chain.base_dir))
-            if arm == "imitation":
-                problems = list(state.narrow_train)
-                random.Random(f"{arm}:{seed}").shuffle(problems)
-                stream = cycle([solve_record(fmt, q.text, confident_style(world.solve(q)),
-                                             problem_id=q.id) for q in problems])
-                ft = p["finetune"]
-                records = take_token_budget(stream, tok, ft["token_budget"])
-                cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
-                                  batch_size=ft["batch_size"], seed=seed)
-                result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}"),
-                               progress=ctx.progress)
-                budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
-                          "steps": result.steps, "examples": len(records),
-                          "problems": len({r["problem_id"] for r in records}),
-                          "wall_s": result.wall_s}
-                curves["train_loss"] = [list(pt) for pt in result.loss_curve]
-            for sp in SPLITS:
-                prompts = [fmt.solve_prompt(q.text) for q in state.tests[sp]]
-                outputs[sp] = [o[0] for o in generate(model, tok, prompts, p["max_new_tokens"])]
+            model, tok = load_model(str(state.chain.base_dirs[ctx.base_of(seed)]))
+            if self.arm(arm).trained:
+                spec = FinetuneSpec.of(ctx.params["finetune"])
+                records = take_examples(self.records(state, arm, seed), spec.examples, arm)
+
+                def probe(m, t) -> dict:
+                    return {"validation": self.validation(ctx, state, m, t),
+                            "scores": {"solve_accuracy": {sp: self.solved(
+                                state, sp, self.outputs(ctx, m, t, state.tests[sp]))
+                                for sp in SPLITS}}}
+
+                done = finetune(ctx, self.name, arm, seed, model, tok, records, spec, probe,
+                                "style_score")
+                model, tok = done.model, done.tokenizer
+                budget = {**done.budget, "problems": len({r["problem_id"] for r in records})}
+                curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
+            else:
+                validation = self.validation(ctx, state, model, tok)
+            outputs = {sp: self.outputs(ctx, model, tok, state.tests[sp]) for sp in SPLITS}
         scores: dict[str, dict[str, list[float]]] = {m: {} for m in self.metrics}
         extra: dict = {"components": {}, "chars": {}, "examples": {}}
+        gens = []
         for sp in SPLITS:
             tests = state.tests[sp]
             refs = [confident_style(world.solve(q)) for q in tests]
-            solved = [float(world.verify(q, o).answer_correct)
-                      for q, o in zip(tests, outputs[sp], strict=True)]
+            solved = self.solved(state, sp, outputs[sp])
             approved = [float(approves(o, r)) for o, r in zip(outputs[sp], refs, strict=True)]
             scores["solve_accuracy"][sp] = solved
             scores["style_score"][sp] = [style_score(o, r)
@@ -135,13 +145,29 @@ class ImitationStyle(Experiment):
                                        for k in comps[0]}
             extra["chars"][sp] = [float(len(o.strip())) for o in outputs[sp]]
             extra["examples"][sp] = outputs[sp][:2]
+            gens += [{"item": q.id, "split": sp, "metric": m,
+                      "prompt": COMPACT.solve_prompt(q.text), "output": o, "score": sc}
+                     for m in self.metrics
+                     for q, o, sc in zip(tests, outputs[sp], scores[m][sp], strict=True)]
         groups = {sp: [q.difficulty for q in state.tests[sp]] for sp in SPLITS}
-        return CellResult(scores, budget, groups, curves, extra)
+        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens)
+
+    def solved(self, state: StyleState, split: str, outputs: list[str]) -> list[float]:
+        return [float(state.chain.world.verify(q, o).answer_correct)
+                for q, o in zip(state.tests[split], outputs, strict=True)]
+
+    def records(self, state: StyleState, arm: str, seed: int):
+        """The teacher's confident demonstrations on the narrow slice, in a seeded order."""
+        problems = list(state.narrow_train)
+        random.Random(f"{arm}:{seed}").shuffle(problems)
+        return cycle([solve_record(state.chain.fmt, q.text,
+                                   confident_style(state.chain.world.solve(q)), problem_id=q.id)
+                      for q in problems])
 
     def conclusions(self, results: dict) -> list[str]:
         arms, out = results["arms"], []
-        out += [describe_difference(c) for c in results["comparisons"]
-                if c["arm"] == "imitation" and c["metric"] in ("style_score", "solve_accuracy")]
+        if set(arms) != set(self.arms):
+            return []
         for sp in SPLITS:
             for metric in ("style_score", "solve_accuracy"):
                 b, i, t = (arms[a][metric][sp]["mean"] for a in self.arms)

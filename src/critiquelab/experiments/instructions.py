@@ -23,26 +23,25 @@ from critiquelab.data.instruction_tasks import (
     prompt,
     read_output,
 )
-from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import chain_setup
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.chain_common import PRESETS, chain_setup
+from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
+from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.reporting.differences import difference_bars
-from critiquelab.reporting.report import describe_difference
-from critiquelab.training import TrainConfig, train
 
 SPLITS = ("seen", "unseen")
 TUNED = ("full", "simplified", "empty", "delusive")
 
-SMOKE = {**CftVsSft.presets["smoke"],
-         "tuning": {"examples": 160, "learning_rate": 1e-3, "batch_size": 16},
-         "answer_tokens": 8}
-DEFAULT = {**CftVsSft.presets["default"],
-           "tuning": {"examples": 2500, "learning_rate": 1e-3, "batch_size": 32},
-           "answer_tokens": 8}
+SMOKE = {**PRESETS["smoke"], "answer_tokens": 8,
+         "finetune": {"steps": 10, "learning_rate": 1e-3, "batch_size": 16,
+                      "checkpoints": (0.25, 0.5, 1.0)}}
+DEFAULT = {**PRESETS["default"], "answer_tokens": 8,  # 80 x 32: about the 2,500 examples before
+           "finetune": {"steps": 80, "learning_rate": 1e-3, "batch_size": 32,
+                        "checkpoints": (0.125, 0.25, 0.5, 1.0)}}
+# A tuned arm must answer validation instances of the seen types better than a uniform guess.
+GATE = Gate("solve_accuracy", "trivial")
 
 
 def _demos(problems, seed: int, max_value: int) -> dict[str, list[Instance]]:
@@ -67,82 +66,104 @@ class Instructions(Experiment):
     question = ("Does a model tuned on real task instructions do better on seen and unseen task "
                 "types than one tuned on instructions that only name the output space, on none, "
                 "or on wrong demonstrations, and than a random guess within the output space?")
-    arms = (*TUNED, "random-guess")
+    arm_table = (*(Arm(a, a, "task", "sft", GATE) for a in TUNED), Arm("random-guess"))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate")
     splits = SPLITS
     baseline = "full"
 
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return (*(Comparison(a, "full") for a in self.arms if a != "full"),
+                *(Comparison(a, "random-guess", ("solve_accuracy",)) for a in TUNED))
+
     def setup(self, ctx: RunContext) -> dict:
-        """The base, and the evaluation instances (seen and unseen types on held-out problems)."""
+        """The base, and the evaluation instances (seen and unseen types on held-out problems,
+        seen types on validation problems)."""
         state = chain_setup(ctx)
         mv = ctx.params["world"]["max_value"]
         rng = random.Random(f"instances:{ctx.params['data_seed']}")
         tests = {"seen": instances(state.splits["id"], SEEN, rng, mv),
                  "unseen": instances(state.splits["id"], UNSEEN, rng, mv)}
+        tests["validation"] = instances(state.splits["validation"], SEEN, rng, mv)
         return {"chain": state, "tests": tests}
+
+    def trivial(self, ctx: RunContext, state: dict) -> dict:
+        """A uniform guess within each instance's output space."""
+        return {"solve_accuracy": {sp: sum(1 / len(i.space) for i in items) / len(items)
+                                   for sp, items in state["tests"].items()}}
+
+    def answers(self, ctx: RunContext, state: dict, model, tok, arm: str, split: str
+                ) -> list[str]:
+        demos = _demos(state["chain"].splits["train"], 0, ctx.params["world"]["max_value"])
+        qs = _prompts(state["tests"][split], arm, demos, random.Random(f"eval-demo:{split}"))
+        gen = generate(model, tok, qs, ctx.params["answer_tokens"], stop=["\n"])
+        return [read_output(o[0]) for o in gen]
 
     def run_cell(self, ctx: RunContext, state: dict, arm: str, seed: int) -> CellResult:
         p = ctx.params
         chain, tests = state["chain"], state["tests"]
         mv = p["world"]["max_value"]
         budget: dict[str, float] = {}
-        curves = {}
+        curves, checkpoints, validation = {}, [], {}
         if arm == "random-guess":
             rng = random.Random(f"guess:{seed}")
             outputs = {sp: [rng.choice(i.space) for i in tests[sp]] for sp in SPLITS}
         else:
-            model, tok = load_model(str(chain.base_dir))
+            model, tok = load_model(str(chain.base_dirs[ctx.base_of(seed)]))
             demos = _demos(chain.splits["train"], seed, mv)
             rng = random.Random(f"tuning:{seed}")
             train_items = instances(chain.splits["train"], SEEN, rng, mv)
             rng.shuffle(train_items)
-            train_items = train_items[:p["tuning"]["examples"]]
             prompts = _prompts(train_items, arm, demos, random.Random(f"demo:{seed}"))
-            records = [{"prompt": q, "completion": i.answer + "\n"}
-                       for q, i in zip(prompts, train_items, strict=True)]
-            tu = p["tuning"]
-            cfg = TrainConfig(learning_rate=tu["learning_rate"], epochs=1,
-                              batch_size=tu["batch_size"], seed=seed)
-            result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}"),
-                           progress=ctx.progress)
-            budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
-                      "steps": result.steps, "examples": len(records), "wall_s": result.wall_s}
-            curves["train_loss"] = [list(pt) for pt in result.loss_curve]
-            outputs = {}
-            for sp in SPLITS:
-                qs = _prompts(tests[sp], arm, demos, random.Random(f"eval-demo:{sp}"))
-                gen = generate(model, tok, qs, p["answer_tokens"], stop=["\n"])
-                outputs[sp] = [read_output(o[0]) for o in gen]
+            stream = ({"prompt": q, "completion": i.answer + "\n"}
+                      for q, i in zip(prompts, train_items, strict=True))
+            spec = FinetuneSpec.of(p["finetune"])
+            records = take_examples(stream, spec.examples, arm)
+
+            def probe(m, t) -> dict:
+                got = {sp: _score(self.answers(ctx, state, m, t, arm, sp), tests[sp])
+                       for sp in ("validation", *SPLITS)}
+                return {"validation": {k: sum(v) / len(v) for k, v in got["validation"].items()},
+                        "scores": {k: {sp: got[sp][k] for sp in SPLITS}
+                                   for k in got["validation"]}}
+
+            done = finetune(ctx, self.name, arm, seed, model, tok, records, spec, probe,
+                            "solve_accuracy")
+            budget, curves = done.budget, done.curves
+            checkpoints, validation = done.checkpoints, done.validation
+            outputs = {sp: self.answers(ctx, state, done.model, done.tokenizer, arm, sp)
+                       for sp in SPLITS}
         scores = {"solve_accuracy": {}, "format_rate": {}}
         by_task: dict[str, dict[str, float]] = {}
+        gens = []
         for sp in SPLITS:
-            scores["solve_accuracy"][sp] = [float(o == i.answer)
-                                            for o, i in zip(outputs[sp], tests[sp], strict=True)]
-            scores["format_rate"][sp] = [float(o in i.space)
-                                         for o, i in zip(outputs[sp], tests[sp], strict=True)]
+            got = _score(outputs[sp], tests[sp])
+            for m in scores:
+                scores[m][sp] = got[m]
+                gens += [{"item": f"{i.task}:{k}", "split": sp, "metric": m, "prompt": i.task,
+                          "output": o, "score": sc}
+                         for k, (i, o, sc) in enumerate(zip(tests[sp], outputs[sp], got[m],
+                                                            strict=True))]
             for task in dict.fromkeys(i.task for i in tests[sp]):
                 hits = [s for s, i in zip(scores["solve_accuracy"][sp], tests[sp], strict=True)
                         if i.task == task]
                 by_task[task] = {"solve_accuracy": sum(hits) / len(hits)}
         groups = {sp: [chain.splits["id"][k].difficulty for k in range(len(tests[sp]))]
                   for sp in SPLITS}
-        extra = {"scores": scores, "by_task": by_task,
+        extra = {"by_task": by_task,
                  "examples": {sp: [{"answer": i.answer, "output": o} for i, o in
                                    zip(tests[sp][:4], outputs[sp][:4], strict=True)]
                               for sp in SPLITS}}
-        return CellResult(scores, budget, groups, curves, extra)
+        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens)
 
     def conclusions(self, results: dict) -> list[str]:
-        out = [describe_difference(c) for c in results["comparisons"]
-               if c["arm"] != "random-guess"]
-        out += [describe_difference(_paired(results, arm, "random-guess", "solve_accuracy", sp))
-                for arm in TUNED for sp in SPLITS]
+        if "full" not in results["extra"]:
+            return []
         tasks = results["extra"]["full"][0]["by_task"]
-        out.append(f"Per task type, mean solve_accuracy ({' / '.join(self.arms)}): " + "; ".join(
-                       f"{t} " + " / ".join(f"{100 * _task_mean(results, a, t):.0f}"
-                                           for a in self.arms) for t in tasks) + ".")
-        return out
+        arms = list(results["arms"])
+        return [f"Per task type, mean solve_accuracy ({' / '.join(arms)}): " + "; ".join(
+            f"{t} " + " / ".join(f"{100 * _task_mean(results, a, t):.0f}" for a in arms)
+            for t in tasks) + "."]
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
         made = difference_bars(results, "solve_accuracy", out_dir, "differences.png")
@@ -154,9 +175,7 @@ def _task_mean(results: dict, arm: str, task: str) -> float:
     return sum(r["by_task"][task]["solve_accuracy"] for r in runs) / len(runs)
 
 
-def _paired(results: dict, arm: str, baseline: str, metric: str, split: str) -> dict:
-    """A paired difference between two arms from their per-item scores kept in `extra`."""
-    a = [r["scores"][metric][split] for r in results["extra"][arm]]
-    b = [r["scores"][metric][split] for r in results["extra"][baseline]]
-    return {"arm": arm, "baseline": baseline, "metric": metric, "split": split,
-            **paired_difference(a, b)}
+def _score(outputs: list[str], items: list[Instance]) -> dict[str, list[float]]:
+    """Right answer, and an answer inside the output space, per instance."""
+    return {"solve_accuracy": [float(o == i.answer) for o, i in zip(outputs, items, strict=True)],
+            "format_rate": [float(o in i.space) for o, i in zip(outputs, items, strict=True)]}

@@ -17,10 +17,9 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import cycle, islice
 from pathlib import Path
 
-from critiquelab.data.builders import sft_records
 from critiquelab.data.oneshot import (
     InjectorGenerator,
     ModelGenerator,
@@ -32,14 +31,22 @@ from critiquelab.data.oneshot import (
 )
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.metrics import solve_scores
-from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.chain_common import (
+    BASE,
+    EVAL,
+    PRESETS,
+    SOLVE_GATE,
+    ChainState,
+    arm_records,
+    chain_setup,
+    evaluate,
+    probe,
+    trivial_baselines,
+)
+from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
+from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
 from critiquelab.models import load_model
-from critiquelab.reporting.report import describe_difference
-from critiquelab.training import TrainConfig, train
 from critiquelab.training.rl import RLConfig, train_rlvr
 from critiquelab.worlds import Problem
 
@@ -60,7 +67,7 @@ ChunkTrainer = Callable[[int], Trained]  # trains the model in place up to a glo
 
 def _preset(name: str, **oneshot) -> dict:
     """cft-vs-sft's preset (same world, splits and cached base) plus the one-shot settings."""
-    base = CftVsSft.presets[name]
+    base = PRESETS[name]
     return {**base, "oneshot": {
         "seed_problems": 3, "temperatures": (0.7, 1.0, 1.3), "samples": 12, "injected": 12,
         "injector_error_rate": 0.5, "single_temperature": 1.0, "keep_agreeing": True,
@@ -72,10 +79,10 @@ def _preset(name: str, **oneshot) -> dict:
                  "max_completion_length": 160, "temperature": 1.0}, **oneshot}}
 
 
-SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=8,
+SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=4,
                 rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 4,
                       "max_completion_length": 48, "temperature": 1.0})
-DEFAULT = _preset("default", steps=32, eval_every=16, batch_size=16,  # fits 10 min on 2 cores
+DEFAULT = _preset("default", steps=32, eval_every=8, batch_size=16,
                   rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 8,
                         "max_completion_length": 160, "temperature": 1.0})
 
@@ -94,20 +101,6 @@ def seed_problem_pool(chain: ChainState, n: int, data_seed: int) -> list[Problem
     if not 1 <= n <= len(pool):
         raise UsageError(f"seed_problems must be in 1..{len(pool)}, got {n}")
     return random.Random(f"seed-problems:{data_seed}").sample(pool, n)
-
-
-def sft_chunks(model, tokenizer, records: list[dict], opts: dict, seed: int,
-               work: Path) -> ChunkTrainer:
-    """SFT in chunks: each call resumes from the last checkpoint (constant learning rate, so
-    cutting the run at evaluation points changes nothing) and trains up to `step`."""
-    def train_to(step: int) -> Trained:
-        cfg = TrainConfig(learning_rate=opts["learning_rate"], max_steps=step,
-                          batch_size=opts["batch_size"], lr_scheduler="constant",
-                          warmup_ratio=0.0, save_steps=opts["eval_every"], seed=seed)
-        r = train(model, tokenizer, records, cfg, work)
-        return Trained(r.steps, r.tokens, r.loss_tokens, r.wall_s,
-                       [list(pt) for pt in r.loss_curve])
-    return train_to
 
 
 def rlvr_chunks(model, tokenizer, chain: ChainState, problem: Problem, opts: dict, seed: int,
@@ -155,6 +148,16 @@ def select_on_validation(model, train_to: ChunkTrainer, steps: int, every: int,
     return Selection(result, best_step, curve, train_s, select_s)
 
 
+def spec_of(opts: dict) -> FinetuneSpec:
+    """The one-shot settings as the finetune() helper's budget: validation every eval_every."""
+    every, steps = opts["eval_every"], opts["steps"]
+    return FinetuneSpec(steps, opts["learning_rate"], opts["batch_size"],
+                        tuple(k / steps for k in (*range(every, steps, every), steps)))
+
+
+ONE_SHOT_CRITIQUE = Gate("critique_accuracy", "trivial")
+
+
 @register_experiment
 class OneShotCft(Experiment):
     name = "oneshot-cft"
@@ -162,33 +165,56 @@ class OneShotCft(Experiment):
     question = ("Does fine-tuning on critiques of many candidate solutions to one problem teach "
                 "a model to solve better than imitating that problem's correct solutions, or "
                 "than imitating a full training set for as many steps?")
-    arms = ("base", "sft-1shot", "sft-full", "cft-1shot", "cft-1shot-1gen", "rlvr-1shot")
+    arm_table = (BASE,
+                 Arm("sft-1shot", "1shot-solutions", "solve", "sft", SOLVE_GATE),
+                 Arm("sft-full", "full-gold", "solve", "sft", SOLVE_GATE),
+                 Arm("cft-1shot", "1shot-critiques", "critique", "sft", ONE_SHOT_CRITIQUE),
+                 Arm("cft-1shot-1gen", "1shot-critiques-1gen", "critique", "sft",
+                     ONE_SHOT_CRITIQUE),
+                 Arm("rlvr-1shot", "seed-problem", "reward", "rl", Gate("reward", "start")))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate")
     splits = EVAL
     baseline = "sft-full"
     seed_invariant_arms = ("base",)
 
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return tuple(Comparison("cft-1shot", other) for other in (
+            "sft-1shot", "sft-full", "base", "cft-1shot-1gen", "rlvr-1shot"))
+
     def setup(self, ctx: RunContext) -> OneShotState:
         chain = chain_setup(ctx)
         n = ctx.params["oneshot"]["seed_problems"]
         return OneShotState(chain, seed_problem_pool(chain, n, ctx.params["data_seed"]))
 
+    def trivial(self, ctx: RunContext, state: OneShotState) -> dict:
+        return trivial_baselines(state.chain)
+
     def run_cell(self, ctx: RunContext, state: OneShotState, arm: str, seed: int) -> CellResult:
         p, opts = ctx.params, ctx.params["oneshot"]
-        model, tok = load_model(str(state.chain.base_dir))
+        model, tok = load_model(str(state.chain.base_dirs[ctx.base_of(seed)]))
         problem = state.seed_problems[seed % len(state.seed_problems)]
+        spec = self.arm(arm)
         budget: dict[str, float] = {"tokens": 0, "loss_tokens": 0, "steps": 0, "examples": 0,
                                     "wall_s": 0.0}
-        curves, extra = {}, {"seed_problem": problem.text}
-        if arm != "base":
-            build, data_s = (None, 0.0) if arm in ("sft-full", "rlvr-1shot") else self.build(
-                ctx, state, problem, seed, model, tok, _which(arm))
-            records = [] if arm == "rlvr-1shot" else self.records(ctx, state, arm, seed, build)
+        curves, extra, checkpoints, validation = {}, {"seed_problem": problem.text}, [], None
+        if spec.trainer == "sft":
+            build, data_s = (None, 0.0) if spec.data == "full-gold" else self.build(
+                ctx, state, problem, seed, model, tok, spec.data.removeprefix("1shot-"))
+            records = self.records(ctx, state, arm, seed, build)
+            ft = spec_of(opts)
+            data = list(islice(cycle(records), ft.examples))
+            done = finetune(ctx, self.name, arm, seed, model, tok, data, ft,
+                            probe(state.chain, p), "solve_accuracy")
+            budget = {**done.budget, "examples": len(records), "data_s": data_s,
+                      "epochs": ft.examples / len(records)}
+            curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
+            if build is not None:
+                extra["data"] = build.summary()
+        elif spec.trainer == "rl":
             work = ctx.work_dir(f"{arm}__seed{seed}")
             shutil.rmtree(work)  # a rerun of this cell starts clean
-            train_to = self.chunk_trainer(state, arm, problem, model, tok, records, opts, seed,
-                                          work)
+            train_to = rlvr_chunks(model, tok, state.chain, problem, opts, seed, work)
             val = state.chain.splits["validation"]
             sel = select_on_validation(
                 model, train_to, opts["steps"], opts["eval_every"],
@@ -196,30 +222,21 @@ class OneShotCft(Experiment):
                                            p["max_new_tokens"]).scores["solve_accuracy"]))
             shutil.rmtree(work, ignore_errors=True)
             r = sel.result
-            examples = len(records) or 1  # RLVR trains on the seed problem alone
             budget = {"tokens": r.tokens, "loss_tokens": r.loss_tokens, "steps": r.steps,
-                      "examples": examples, "best_step": sel.best_step, "wall_s": sel.train_s,
-                      "select_s": sel.select_s, "data_s": data_s}
-            if records:
-                budget["epochs"] = r.steps * opts["batch_size"] / len(records)
-            curve_name = "reward" if arm == "rlvr-1shot" else "train_loss"
-            curves = {curve_name: r.curve, "validation_accuracy": sel.curve}
-            if build is not None:
-                extra["data"] = build.summary()
-        scores, groups = evaluate(state.chain, model, tok, p, critique=False)
-        extra["solve_accuracy"] = scores["solve_accuracy"]
-        return CellResult(scores, budget, groups, curves, extra)
+                      "examples": 1, "picked_steps": sel.best_step, "wall_s": sel.train_s}
+            curves = {"reward": r.curve, "validation_solve_accuracy": sel.curve}
+        ev = evaluate(state.chain, model, tok, p, critique=False, validation=validation,
+                      critique_gate=spec.objective == "critique")
+        extra["solve_accuracy"] = ev.scores["solve_accuracy"]
+        return CellResult(ev.scores, budget, ev.groups, curves, extra, ev.validation,
+                          checkpoints, ev.generations)
 
     def records(self, ctx: RunContext, state: OneShotState, arm: str, seed: int,
                 build: OneShotBuild | None) -> list[dict]:
         """The arm's training records: one-shot critiques or solutions, or a full SFT set."""
-        opts = ctx.params["oneshot"]
         if build is None:
-            rng = random.Random(f"{arm}:{seed}")
-            problems = list(state.chain.splits["train"])
-            rng.shuffle(problems)
-            stream = sft_records(state.chain.world, problems, state.chain.fmt, rng, "gold", 0.0)
-            return list(islice(stream, opts["steps"] * opts["batch_size"]))
+            return take_examples(arm_records(state.chain, "gold", seed, 0.0, salt=arm),
+                                 spec_of(ctx.params["oneshot"]).examples, arm)
         records = solution_records(build, state.chain.fmt) if arm == "sft-1shot" else build.records
         if not records:
             raise UsageError(f"{arm}: the one-shot build of seed {seed} kept no records; "
@@ -254,18 +271,10 @@ class OneShotCft(Experiment):
         state.builds[key] = build, time.perf_counter() - start
         return state.builds[key]
 
-    def chunk_trainer(self, state: OneShotState, arm: str, problem: Problem, model, tok,
-                      records: list[dict], opts: dict, seed: int, work: Path) -> ChunkTrainer:
-        """How an arm trains up to a step: RLVR on the seed problem, or SFT on its records."""
-        if arm == "rlvr-1shot":
-            return rlvr_chunks(model, tok, state.chain, problem, opts, seed, work)
-        return sft_chunks(model, tok, records, opts, seed, work)
-
     def conclusions(self, results: dict) -> list[str]:
+        if set(results["arms"]) != set(self.arms):
+            return []
         out = []
-        for other in ("sft-1shot", "sft-full", "base", "cft-1shot-1gen", "rlvr-1shot"):
-            for sp in self.splits:
-                out.append(describe_difference(paired(results, "cft-1shot", other, sp)))
         seeds_of = results["extra"]["cft-1shot"]
         problems = list(dict.fromkeys(c["seed_problem"] for c in seeds_of))
         for arm in ("cft-1shot", "sft-1shot"):
@@ -283,29 +292,17 @@ class OneShotCft(Experiment):
         b = results["budget"]
         out.append("Cost per arm (mean over seeds): " + "; ".join(
             f"{a} {b[a]['tokens']:,.0f} tokens, {b[a]['steps']:.0f} steps, "
-            f"{b[a].get('wall_s', 0) + b[a].get('select_s', 0) + b[a].get('data_s', 0):.0f} s"
-            for a in self.arms if a != "base") + " (training + validation + data building).")
+            f"{b[a].get('wall_s', 0) + b[a].get('data_s', 0):.0f} s"
+            for a in self.arms if a != "base") + " (training with validation + data building).")
         return out
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
         from critiquelab.reporting.lines import step_curves
 
-        made = [step_curves(results, "validation_accuracy", out_dir, "validation solve accuracy"),
+        made = [step_curves(results, "validation_solve_accuracy", out_dir,
+                            "validation solve accuracy"),
                 step_curves(results, "reward", out_dir, "rlvr-1shot mean reward")]
         return [m for m in made if m]
-
-
-def paired(results: dict, arm: str, other: str, split: str) -> dict:
-    """Paired bootstrap difference of solve accuracy between two arms, from cell extras."""
-    a = [c["solve_accuracy"][split] for c in results["extra"][arm]]
-    b = [c["solve_accuracy"][split] for c in results["extra"][other]]
-    return {"arm": arm, "baseline": other, "metric": "solve_accuracy", "split": split,
-            **paired_difference(a, b)}
-
-
-def _which(arm: str) -> str:
-    """Which one-shot build an arm trains on: every generator, or one."""
-    return "1gen" if arm == "cft-1shot-1gen" else "all"
 
 
 def _mean(xs: list[float]) -> float:

@@ -18,16 +18,14 @@ from pathlib import Path
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
 from critiquelab.data.refine import REFINE_FORMATS
 from critiquelab.evaluation.diversity import hard_band, kept_summary, sample_scores
-from critiquelab.evaluation.stats import bootstrap_ci
+from critiquelab.evaluation.stats import bootstrap_ci, t_ci
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup, evaluate
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
 from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.reporting.iterations import iteration_curves, kept_histograms
-from critiquelab.reporting.report import describe_difference
 from critiquelab.training import TrainConfig
 from critiquelab.training.self_improve import Iteration, LoopConfig, self_improve
 from critiquelab.worlds import Problem
@@ -36,14 +34,13 @@ KS = (1, 4, 16)
 SAMPLED = tuple(f"pass_at_{k}" for k in KS) + ("answer_entropy",)
 
 SMOKE = {
-    **CftVsSft.presets["smoke"],
+    **PRESETS["smoke"],
     "self_train": {"n_problems": 32, "iterations": 2, "samples": 4, "temperature": 0.8,
                    "min_steps": 2, "eval_problems": 8, "eval_samples": 16, "critic_noise": 0.0,
-                   "from_base": True,
-                   "token_budget": CftVsSft.presets["smoke"]["finetune"]["token_budget"]},
+                   "from_base": True, "token_budget": 6000},
 }
 DEFAULT = {  # training tokens per iteration: about two passes over what 64 x 4 samples keep
-    **CftVsSft.presets["default"],
+    **PRESETS["default"],
     "max_new_tokens": 160,  # the longest gold solution (ood) has 141 characters
     "self_train": {**SMOKE["self_train"], "n_problems": 64, "iterations": 3,
                    "eval_problems": 8, "token_budget": 40_000},
@@ -66,7 +63,10 @@ class SelfTrain(Experiment):
     question = ("When a model trains on its own verified solutions, does its training data "
                 "drift away from hard problems, and does critiquing and refining its wrong "
                 "solutions keep them in?")
-    arms = ("vanilla", "critique-in-loop")
+    # Each arm must solve more id problems after its last iteration than its base did.
+    arm_table = tuple(Arm(a, a, "solve", "self-improve", Gate("solve_accuracy/id", "start"))
+                      for a in ("vanilla", "critique-in-loop"))
+    matching = "tokens"  # per iteration, as self_improve trains
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", *SAMPLED, "coverage")
     splits = (*EVAL, "train", "train-hard")
@@ -122,8 +122,6 @@ class SelfTrain(Experiment):
             out.append(narrowing_sentence(arm, results["extra"][arm]))
         out.append(paired_sentence(results, "hard_share"))
         out.append(paired_sentence(results, "hard_solution_share"))
-        out += [describe_difference(c) for c in results["comparisons"]
-                if c["metric"] in ("coverage", "solve_accuracy", "pass_at_16")]
         out.append(structures_sentence(results, self.arms))
         out.append(budget_sentence(results["budget"], self.arms))
         return out
@@ -137,7 +135,8 @@ class SelfTrain(Experiment):
 def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
     """Greedy solve scores on the full id/ood splits and sampled metrics on their heads."""
     st = params["self_train"]
-    scores, groups = evaluate(state.chain, model, tok, params, critique=False)
+    ev = evaluate(state.chain, model, tok, params, critique=False)
+    scores, groups = ev.scores, ev.groups
     for sp in EVAL:
         problems = state.evals[sp]
         prompts = [state.chain.fmt.solve_prompt(q.text) for q in problems]
@@ -195,8 +194,8 @@ def _read(path: Path) -> dict:
 
 
 def _seed_ci(values: list[float]) -> dict:
-    """Mean and 95% bootstrap CI over seeds (one value per seed)."""
-    return bootstrap_ci([[v] for v in values])
+    """Mean and 95% t interval over seeds (one value per seed)."""
+    return t_ci(values)
 
 
 def _fmt_ci(ci: dict, scale: float = 100.0, unit: str = "%") -> str:

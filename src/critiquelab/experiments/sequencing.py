@@ -3,7 +3,8 @@
 Every arm starts from the cached base of cft-vs-sft and runs a stage pipeline: imitation (sft),
 critique (cft), supervised RL on expert steps (srl) or RL with the verifier's reward (rlvr),
 alone or followed by rlvr. Each kind of stage has one budget in every arm: supervised stages
-train on cft-vs-sft's token budget, RL stages take the same optimizer steps and completions.
+take cft-vs-sft's optimizer steps (checkpoint picked on validation), RL stages the same
+optimizer steps and completions.
 Pipelines with a common prefix share its stages (`srl-then-rlvr` reuses the `srl` arm's model).
 """
 
@@ -13,15 +14,23 @@ from pathlib import Path
 
 from critiquelab.data.formats import PromptFormat
 from critiquelab.evaluation.diversity import sample_scores
-from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft, half_budget
-from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup, evaluate
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.chain_common import (
+    EVAL,
+    PRESETS,
+    SOLVE_GATE,
+    ChainState,
+    arm_records,
+    chain_setup,
+    evaluate,
+    half_budget,
+    probe,
+    trivial_baselines,
+)
+from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
+from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.reporting.report import describe_difference
-from critiquelab.training import TrainConfig, train
 from critiquelab.training.pipeline import StageFn, StageRecord, StageResult, run_pipeline
 from critiquelab.training.rl import RLConfig, train_rlvr
 from critiquelab.training.srl import informative_prompts, srl_prompts, train_srl
@@ -36,22 +45,26 @@ def _preset(base: dict, rl: dict, srl: dict, passk: dict) -> dict:
 
 
 SMOKE = _preset(
-    CftVsSft.presets["smoke"],
+    PRESETS["smoke"],
     rl={"steps": 2, "batch_size": 16, "num_generations": 8, "learning_rate": 2e-4, "beta": 0.0,
         "temperature": 1.0, "max_completion_length": 48, "format_bonus": 0.0},
     srl={"max_completion_length": 24},
     passk={"n": K, "problems": 8, "temperature": 1.0})
 DEFAULT = {**_preset(  # sized to fit 10 minutes on 2 cores (docs/experiments/sequencing.md)
-    half_budget(CftVsSft.presets["default"]),
+    half_budget(PRESETS["default"]),
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 1e-4,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
     srl={"max_completion_length": 40},
-    passk={"n": K, "problems": 10, "temperature": 1.0}),
+    passk={"n": K, "problems": 100, "temperature": 1.0}),
     "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
 
 PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
              "sft-then-rlvr": "sft -> rlvr", "srl-then-rlvr": "srl -> rlvr",
              "cft-then-rlvr": "cft -> rlvr"}
+# What each arm's last stage must have learned: RL rewards rise from the first quarter of
+# steps to the last; SFT solves validation problems better than the base.
+RL_GATE = Gate("rlvr_reward", "start")
+GATES = {"sft": SOLVE_GATE, "rlvr": RL_GATE, "srl": Gate("srl_reward", "start")}
 
 
 def rl_config(opts: dict, seed: int) -> RLConfig:
@@ -78,47 +91,60 @@ class Sequencing(Experiment):
     question = ("Does what precedes RL with verifiable rewards (imitation, step-wise supervised "
                 "RL, critique, or nothing) change what the model solves, at matched budgets "
                 "per stage?")
-    arms = tuple(PIPELINES)
+    arm_table = tuple(Arm(a, spec.split(" -> ")[0], spec.split(" -> ")[-1], "pipeline",
+                          GATES[spec.split(" -> ")[-1]]) if spec else Arm(a)
+                      for a, spec in PIPELINES.items())
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "format_rate", f"pass_at_{K}")
     splits = EVAL
     baseline = "rlvr"
     seed_invariant_arms = ("base",)
 
+    def comparisons(self) -> tuple[Comparison, ...]:
+        pairs = [("sft-then-rlvr", "sft"), ("srl-then-rlvr", "srl"),
+                 ("srl-then-rlvr", "sft-then-rlvr"), ("cft-then-rlvr", "sft-then-rlvr"),
+                 ("cft-then-rlvr", "srl-then-rlvr")]
+        return (*(Comparison(a, "rlvr") for a in self.arms if a not in ("rlvr", "base")),
+                *(Comparison(a, b, ("solve_accuracy",)) for a, b in pairs))
+
     def setup(self, ctx: RunContext) -> ChainState:
         return chain_setup(ctx)
 
+    def trivial(self, ctx: RunContext, state: ChainState) -> dict:
+        return trivial_baselines(state)
+
     def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
         root = ctx.work_dir(f"seed{seed}")
+        base = state.base_dirs[ctx.base_of(seed)]
         if PIPELINES[arm]:
             model, tok, stages = run_pipeline(PIPELINES[arm], self.stages(ctx, state, seed),
-                                              state.base_dir, root)
+                                              base, root)
         else:
-            model, tok = load_model(str(state.base_dir))
+            model, tok = load_model(str(base))
             stages = []
-        scores, groups = evaluate(state, model, tok, ctx.params, critique=False)
+        ev = evaluate(state, model, tok, ctx.params, critique=False)
         n = ctx.params["passk"]["problems"]
-        scores[f"pass_at_{K}"] = {sp: passk_scores(state.world, state.fmt, state.splits[sp][:n],
-                                                   model, tok, ctx.params, seed)
-                                  for sp in EVAL}
+        ev.scores[f"pass_at_{K}"] = {sp: passk_scores(state.world, state.fmt,
+                                                      state.splits[sp][:n], model, tok,
+                                                      ctx.params, seed)
+                                     for sp in EVAL}
         budget, curves = _merge(stages)
-        extra = {"solve_accuracy": scores["solve_accuracy"],
-                 "stages": [{"name": s.name, "reused": s.skipped} for s in stages]}
-        return CellResult(scores, budget, groups, curves, extra)
+        extra = {"stages": [{"name": s.name, "reused": s.skipped} for s in stages]}
+        return CellResult(ev.scores, budget, ev.groups, curves, extra, ev.validation,
+                          generations=ev.generations)
 
     def stages(self, ctx: RunContext, state: ChainState, seed: int) -> dict[str, StageFn]:
         """Every stage kind, each depending only on (stage, seed), so arms may share them."""
         p, progress = ctx.params, ctx.progress
 
-        def supervised(records_arm: str) -> StageFn:
+        def supervised(source: str) -> StageFn:
             def run(model, tok, work: Path) -> StageResult:
-                records = CftVsSft().records(ctx, state, records_arm, seed, tok)
-                ft = p["finetune"]
-                cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
-                                  batch_size=ft["batch_size"], seed=seed)
-                r = train(model, tok, records, cfg, work, progress=progress)
-                return StageResult({"tokens": r.tokens, "steps": r.steps, "wall_s": r.wall_s},
-                                   {"train_loss": [list(pt) for pt in r.loss_curve]})
+                spec = FinetuneSpec.of(p["finetune"])
+                records = take_examples(arm_records(state, source, seed, p["error_rate"]),
+                                        spec.examples, source)
+                done = finetune(ctx, self.name, source, seed, model, tok, records, spec,
+                                probe(state, p), "solve_accuracy", work)
+                return StageResult(done.budget, done.curves)
             return run
 
         def rlvr(model, tok, work: Path) -> StageResult:
@@ -141,27 +167,21 @@ class Sequencing(Experiment):
                                 "prompts": len(kept), "wall_s": r.wall_s},
                                {"reward": [list(pt) for pt in r.reward_curve]})
 
-        return {"sft": supervised("sft-gold"), "cft": supervised("cft"), "rlvr": rlvr,
+        return {"sft": supervised("gold"), "cft": supervised("cft"), "rlvr": rlvr,
                 "srl": srl}
 
     def conclusions(self, results: dict) -> list[str]:
-        out = [describe_difference(c) for c in results["comparisons"]
-               if c["metric"] == "solve_accuracy" and c["arm"] != "base"]
-        pairs = [("sft-then-rlvr", "sft"), ("srl-then-rlvr", "srl"),
-                 ("srl-then-rlvr", "sft-then-rlvr"), ("cft-then-rlvr", "sft-then-rlvr"),
-                 ("cft-then-rlvr", "srl-then-rlvr")]
-        for arm, other in pairs:
-            for sp in self.splits:
-                out.append(describe_difference(paired(results, arm, other, sp)))
         b, p = results["budget"], results["params"]
-        out.append(
-            f"Budget per stage, the same in every arm: sft and cft "
-            f"{b['sft']['sft_tokens']:,.0f} and {b['cft-then-rlvr']['cft_tokens']:,.0f} tokens "
-            f"(budget {p['finetune']['token_budget']:,}); rlvr {p['rl']['steps']} steps x "
+        if not {"sft", "cft-then-rlvr", "srl"} <= set(b):
+            return []
+        return [
+            f"Budget per stage, the same in every arm: sft and cft {b['sft']['sft_steps']:,.0f} "
+            f"and {b['cft-then-rlvr']['cft_steps']:,.0f} optimizer steps of "
+            f"{p['finetune']['batch_size']} ({b['sft']['sft_tokens']:,.0f} and "
+            f"{b['cft-then-rlvr']['cft_tokens']:,.0f} tokens); rlvr {p['rl']['steps']} steps x "
             f"{p['rl']['batch_size']} completions; srl {p['srl']['steps']} steps x "
             f"{p['srl']['batch_size']} completions (one line each) after "
-            f"{b['srl']['srl_filter_generations']:,.0f} filtering samples.")
-        return out
+            f"{b['srl']['srl_filter_generations']:,.0f} filtering samples."]
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
         from critiquelab.reporting.lines import step_curves
@@ -183,12 +203,3 @@ def _merge(stages: list[StageRecord]) -> tuple[dict[str, float], dict[str, list]
         for k, v in s.result.curves.items():
             curves[k if k == "train_loss" else f"{s.name}_{k}"] = v
     return budget, curves
-
-
-def paired(results: dict, arm: str, other: str, split: str) -> dict:
-    """Paired bootstrap difference of solve accuracy between two arms, from cell extras."""
-    a = [c["solve_accuracy"][split] for c in results["extra"][arm]]
-    b = [c["solve_accuracy"][split] for c in results["extra"][other]]
-    return {"arm": arm, "baseline": other, "metric": "solve_accuracy", "split": split,
-            **paired_difference(a, b)}
-

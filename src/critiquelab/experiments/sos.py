@@ -17,10 +17,10 @@ from critiquelab.data.formats import COMPACT, solve_record
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, RunContext
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.reporting.report import describe_difference, floor_sentence
+from critiquelab.reporting.report import floor_sentence
 from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem, get_world
 from critiquelab.worlds.countdown.search import STRATEGIES, optimal_trace, search
@@ -104,7 +104,10 @@ class StreamOfSearch(Experiment):
     question = ("Does a model trained on serialised search, dead ends and backtracking included, "
                 "solve more Countdown problems than one trained on optimal paths, at the same "
                 "token budget?")
-    arms = ("optimal-path", "stream-of-search")
+    # From-scratch models, as in the paper: matched on training tokens, not on a shared base's
+    # steps; without a base to beat, the arms carry no validity gate.
+    arm_table = tuple(Arm(a, a, "solve", "sft") for a in ("optimal-path", "stream-of-search"))
+    matching = "tokens"
     presets = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
     metrics = ("solve_accuracy", "beyond_heuristics", "valid_trajectory", "arithmetic_error_rate")
     splits = SPLITS
@@ -142,13 +145,15 @@ class StreamOfSearch(Experiment):
                                     p["train"]["token_budget"])
         t = p["train"]
         cfg = TrainConfig(learning_rate=t["learning_rate"], epochs=1, batch_size=t["batch_size"],
-                          max_length=t["max_length"], seed=seed)
+                          max_length=t["max_length"], seed=seed, report_to=ctx.report_to,
+                          run_name=f"{self.name}/{arm}/seed{seed}")
         result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}"),
                        progress=ctx.progress)
         budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
                   "steps": result.steps, "examples": len(records),
                   "problems": len({r["problem_id"] for r in records}), "wall_s": result.wall_s}
         scores: dict[str, dict[str, list[float]]] = {m: {} for m in self.metrics}
+        gens: list[dict] = []
         groups, extra = {}, {"trajectory_chars": {}, "arithmetic_errors": {},
                              "solved_training_traces": sum(r["solved"] for r in records)
                              / len(records)}
@@ -171,12 +176,17 @@ class StreamOfSearch(Experiment):
                 {"problem": q.text, "trajectory": o} for q, o in zip(tests[:3], outs[:3],
                                                                      strict=True)]
             groups[sp] = solves
+            gens += [{"item": q.id, "split": sp, "metric": m, "prompt": prompt, "output": o,
+                      "score": sc} for m in self.metrics
+                     for q, prompt, o, sc in zip(tests, prompts, outs, scores[m][sp],
+                                                 strict=True)]
         curves = {"train_loss": [list(pt) for pt in result.loss_curve]}
-        return CellResult(scores, budget, groups, curves, extra)
+        return CellResult(scores, budget, groups, curves, extra, generations=gens)
 
     def conclusions(self, results: dict) -> list[str]:
-        out = [describe_difference(c) for c in results["comparisons"]
-               if c["metric"] in ("solve_accuracy", "beyond_heuristics")]
+        if set(results["arms"]) != set(self.arms):
+            return []
+        out = []
         floor = floor_sentence(results)
         if floor:
             out.append(floor + " For Countdown that is `--preset full`, sized for a GPU.")

@@ -14,19 +14,14 @@ from collections.abc import Iterator
 from itertools import cycle
 from pathlib import Path
 
-from critiquelab.data.builders import take_token_budget
 from critiquelab.data.formats import solve_record
 from critiquelab.data.perturb import perturb_texts
-from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import CftVsSft
-from critiquelab.experiments.chain_common import EVAL, ChainState, chain_setup
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
-from critiquelab.models import load_model
+from critiquelab.experiments.cft_vs_sft import ChainFinetune
+from critiquelab.experiments.chain_common import BASE, PRESETS, SOLVE_GATE, ChainState
+from critiquelab.experiments.spec import Arm, Comparison, RunContext
 from critiquelab.reporting.differences import difference_bars
-from critiquelab.reporting.report import describe_difference
-from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem
 
 PERTURBATIONS: dict[str, tuple[str, float] | None] = {
@@ -35,8 +30,6 @@ PERTURBATIONS: dict[str, tuple[str, float] | None] = {
 CONTENT = ("numbers-0.5",)
 STRUCTURE = ("shuffle-0.67", "delete-0.33", "insert-0.33")
 
-SMOKE = {**CftVsSft.presets["smoke"]}
-DEFAULT = {**CftVsSft.presets["default"]}
 
 
 def training_solutions(state: ChainState, arm: str, seed: int) -> list[tuple[Problem, str]]:
@@ -60,52 +53,33 @@ def demonstrations(state: ChainState, arm: str, seed: int) -> Iterator[dict]:
 
 
 @register_experiment
-class StructureVsContent(Experiment):
+class StructureVsContent(ChainFinetune):
     name = "structure-vs-content"
     title = "Structure vs content: fine-tuning on perturbed demonstrations (chain world)"
     question = ("When a model imitates step-by-step solutions, does breaking their structure "
                 "(shuffled, deleted or inserted steps) hurt more than corrupting their content "
-                "(wrong numbers), at the same token budget?")
-    arms = tuple(PERTURBATIONS)
-    presets = {"smoke": SMOKE, "default": DEFAULT}
+                "(wrong numbers), at the same training budget?")
+    arm_table = (BASE, *(Arm(a, a, "solve", "sft", SOLVE_GATE) for a in PERTURBATIONS))
+    presets = {"smoke": PRESETS["smoke"], "default": PRESETS["default"]}
     metrics = ("solve_accuracy", "sound_solution", "format_rate")
-    splits = EVAL
     baseline = "clean"
 
-    def setup(self, ctx: RunContext) -> ChainState:
-        return chain_setup(ctx)
+    def comparisons(self) -> tuple[Comparison, ...]:
+        return tuple(Comparison(a, "clean") for a in PERTURBATIONS if a != "clean")
 
-    def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
-        p = ctx.params
-        model, tok = load_model(str(state.base_dir))
-        records = take_token_budget(demonstrations(state, arm, seed), tok,
-                                    p["finetune"]["token_budget"])
-        ft = p["finetune"]
-        cfg = TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
-                          batch_size=ft["batch_size"], seed=seed)
-        result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}"),
-                       progress=ctx.progress)
-        budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
-                  "steps": result.steps, "examples": len(records), "wall_s": result.wall_s}
-        scores: dict[str, dict[str, list[float]]] = {m: {} for m in self.metrics}
-        groups = {}
-        for sp in EVAL:
-            problems = state.splits[sp]
-            got = solve_scores(state.world, model, tok, state.fmt, problems, p["max_new_tokens"])
-            scores["solve_accuracy"][sp] = got.scores["solve_accuracy"]
-            scores["format_rate"][sp] = got.scores["format_rate"]
-            scores["sound_solution"][sp] = [float(state.world.verify(q, o).correct)
-                                            for q, o in zip(problems, got.outputs, strict=True)]
-            groups[sp] = [q.difficulty for q in problems]
-        extra = {"solve_accuracy": scores["solve_accuracy"],
-                 "demonstrations_sound": sum(r["sound"] for r in records) / len(records),
-                 "example": records[0]["completion"]}
-        curves = {"train_loss": [list(pt) for pt in result.loss_curve]}
-        return CellResult(scores, budget, groups, curves, extra)
+    def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int):
+        return demonstrations(state, arm, seed)
+
+    def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,
+              records: list[dict], scores: dict) -> dict:
+        return {"solve_accuracy": scores["solve_accuracy"],
+                "demonstrations_sound": sum(r["sound"] for r in records) / len(records),
+                "example": records[0]["completion"]}
 
     def conclusions(self, results: dict) -> list[str]:
-        out = [describe_difference(c) for c in results["comparisons"]
-               if c["metric"] == "solve_accuracy"]
+        if not all(results["extra"].get(a) for a in (*STRUCTURE, *CONTENT)):
+            return []
+        out = []
         for sp in self.splits:
             c = structure_minus_content(results, sp)
             lo, hi = c["ci95"]
@@ -116,7 +90,7 @@ class StructureVsContent(Experiment):
                        f"{100 * c['mean']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] "
                        f"(paired bootstrap): {verdict}.")
         sound = {a: sum(r["demonstrations_sound"] for r in results["extra"][a])
-                 / len(results["extra"][a]) for a in self.arms}
+                 / len(results["extra"][a]) for a in PERTURBATIONS if results["extra"].get(a)}
         out.append("Share of training demonstrations the verifier still judges correct in every "
                    "line: " + ", ".join(f"{a} {100 * v:.0f}%" for a, v in sound.items()) + ".")
         out.append("keywords-removed is not run: chain-world solutions hold no reflection "

@@ -16,6 +16,7 @@ def difference_bars(results: dict, metric: str, out_dir: Path,
     comps = [c for c in results["comparisons"] if c["metric"] == metric]
     if not comps:
         return None
+    comps = [c for c in comps if c["baseline"] == comps[0]["baseline"]]
     arms = list(dict.fromkeys(c["arm"] for c in comps))
     splits = list(dict.fromkeys(c["split"] for c in comps))
     fig, ax = plt.subplots(figsize=(5.5, 0.9 + 0.45 * len(arms) * len(splits)))

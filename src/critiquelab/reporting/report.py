@@ -22,23 +22,6 @@ def cell_text(cell: dict | None) -> str:
     return f"{pct(cell['mean'])} [{pct(lo)}, {pct(hi)}]"
 
 
-def describe_difference(c: dict) -> str:
-    """One sentence on a paired difference and whether its CI excludes zero (or why no
-    verdict is given)."""
-    lo, hi = c["ci95"]
-    if c.get("verdict") == "withheld":
-        return (f"{c['arm']} vs {c['baseline']} on {c['split']} {c['metric']}: "
-                f"{100 * c['mean']:+.1f} points, verdict withheld: {c['reason']}.")
-    if lo > 0:
-        verdict = "higher, and the 95% CI excludes zero"
-    elif hi < 0:
-        verdict = "lower, and the 95% CI excludes zero"
-    else:
-        verdict = "not distinguishable: the 95% CI includes zero"
-    return (f"{c['arm']} vs {c['baseline']} on {c['split']} {c['metric']}: "
-            f"{100 * c['mean']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], {verdict}.")
-
-
 def floor_sentence(results: dict, metric: str = "solve_accuracy", floor: float = 0.02
                    ) -> str | None:
     """A warning when every arm scores under `floor` on every split: differences then mean
