@@ -43,7 +43,7 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     for arm in trained:
         b = res["budget"][arm]
         assert b["steps"] == opts["steps"] and b["tokens"] > 0
-        for curve in res["curves"][arm]["validation_accuracy"]:
+        for curve in res["curves"][arm]["validation_solve_accuracy"]:
             assert [pt[0] for pt in curve] == checkpoints
     assert res["budget"]["sft-full"]["examples"] == opts["steps"] * opts["batch_size"]
     assert res["budget"]["sft-1shot"]["epochs"] > 1 and res["budget"]["cft-1shot"]["epochs"] > 1
@@ -70,15 +70,17 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     assert len(seeds) == 2
     assert not leaked_ids(seeds, [q for sp in ("validation", *EVAL) for q in splits[sp]])
     assert any("per seed problem" in c for c in res["conclusions"])
-    assert (tmp_path / "run" / "validation_accuracy.png").stat().st_size > 0
+    assert (tmp_path / "run" / "validation_solve_accuracy.png").stat().st_size > 0
+    assert set(res["validity"]) == set(trained)
+    assert {c["baseline"] for c in res["comparisons"]} == set(trained) - {"cft-1shot"} | {"base"}
 
 
 def test_critique_noise_smoke(tmp_path, cache):
     res = run("critique-noise", tmp_path / "run", cache, seeds=1)
     arms = get_experiment("critique-noise").arms
     assert_cis(res, arms)
-    budget = res["params"]["finetune"]["token_budget"]
-    assert all(budget <= res["budget"][a]["tokens"] <= 1.2 * budget for a in arms)
+    steps = res["params"]["finetune"]["steps"]
+    assert all(res["budget"][a]["steps"] == steps for a in arms if a != "base")
     wrong = [res["extra"][f"cft-noise-{p}"][0]["wrong_critiques"]
              for p in (0.0, 0.1, 0.2, 0.3, 0.5)]
     assert wrong[0] == 0.0 and wrong == sorted(wrong) and 0.3 < wrong[-1] < 0.7

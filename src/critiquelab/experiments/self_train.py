@@ -43,7 +43,7 @@ DEFAULT = {  # training tokens per iteration: about two passes over what 64 x 4 
     **PRESETS["default"],
     "max_new_tokens": 160,  # the longest gold solution (ood) has 141 characters
     "self_train": {**SMOKE["self_train"], "n_problems": 64, "iterations": 3,
-                   "eval_problems": 8, "token_budget": 40_000},
+                   "eval_problems": 100, "token_budget": 40_000},  # pass@k on 100
 }
 
 
