@@ -167,3 +167,20 @@ def test_base_level_bootstrap_covers_when_bases_differ():
         lo, hi = bootstrap_ci(per_seed, bases=[s % 4 for s in range(8)], n_boot=400)["ci95"]
         hits += lo <= 0.5 <= hi
     assert hits / runs >= 0.85
+
+
+def test_config_file_then_set_and_bases_bounded_by_seeds(tmp_path):
+    from critiquelab.experiments.config import load_config
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("train:\n  lr: 0.1\nbases: 2\n")
+    exp = Dice()
+    ctx = make_context(exp, "smoke", 2, tmp_path / "o", tmp_path / "c", config=load_config(path),
+                       overrides=parse_set(["train.steps=5"]))
+    assert ctx.params["train"] == {"lr": 0.1, "steps": 5} and ctx.bases == 2
+    assert [ctx.base_of(s) for s in ctx.seeds] == [0, 1]
+    with pytest.raises(UsageError, match="bases must be between 1 and"):
+        make_context(exp, "smoke", 1, tmp_path / "o", tmp_path / "c", config=load_config(path))
+    path.write_text("- not a mapping\n")
+    with pytest.raises(UsageError, match="must hold a mapping"):
+        load_config(path)
