@@ -74,6 +74,8 @@ def comparison_table(results: dict) -> tuple[list[str], list[list[str]]]:
     """One row per comparison: difference, CI, Holm-adjusted p, MDE and verdict."""
     rows = []
     for c in results["comparisons"]:
+        if c["mean"] is None:  # a metric with no items on this split (e.g. nothing wrong)
+            continue
         lo, hi = c["ci95"]
         verdict = c.get("verdict", "ok")
         if verdict == "ok":
