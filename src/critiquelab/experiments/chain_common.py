@@ -44,7 +44,7 @@ SMOKE = {
     "model": "tiny-xs", "bases": 1,
     "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
                  "train": {"learning_rate": 3e-3, "epochs": 3, "batch_size": 32, "seed": 0}},
-    "finetune": {"steps": 8, "learning_rate": 1e-3, "batch_size": 16,
+    "finetune": {"steps": 8, "learning_rate": 3e-4, "batch_size": 16,
                  "checkpoints": (0.25, 0.5, 1.0)},
     "error_rate": 0.45, "max_new_tokens": 120,
 }
