@@ -25,7 +25,8 @@ def _run(tmp_path, name: str, **ctx_fields) -> dict[str, dict]:
     for key, value in ctx_fields.items():
         setattr(ctx, key, value)
     run_experiment(exp, ctx)
-    return {p.name: json.loads(p.read_text())["scores"] for p in (ctx.out_dir / "cells").iterdir()}
+    cells = (ctx.out_dir / "cells").glob("*.json")  # not the .generations.jsonl beside them
+    return {p.name: json.loads(p.read_text())["scores"] for p in cells}
 
 
 @pytest.fixture(scope="module")
