@@ -184,7 +184,7 @@ def test_generate_is_deterministic_and_cuts_at_stop():
 
 
 def test_trained_model_memorises_and_generates_greedily(tmp_path):
-    model, tok, result = _train(MEMO * 8, tmp_path, epochs=60, learning_rate=1e-2,
+    model, tok, result = _train(MEMO * 8, tmp_path, epochs=100, learning_rate=1e-2,
                                 batch_size=16, logging_steps=10, save_steps=1000)
     assert result.loss_curve[-1][1] < result.loss_curve[0][1] / 10
     outs = generate(model, tok, ["A:", "B:"], 12)
