@@ -73,9 +73,10 @@ def iteration_curves(results: dict, arms: Sequence[str], ks: Sequence[int],
     if not all(curves.get(a) for a in arms):
         return None
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.4))
+    solved = [name for name in curves[arms[0]] if name.startswith("solve_accuracy/")]
     panels = [
         (axes[0][0], "greedy solve_accuracy",
-         [(f"solve_accuracy/{sp}", sp) for sp in ("id", "ood")]),
+         [(name, name.split("/", 1)[1]) for name in solved]),
         (axes[0][1], "pass@k on id", [(f"pass_at_{k}/id", f"k={k}") for k in ks]),
         (axes[1][0], "hard_share of problems with a kept solution",
          [("hard_share", "problems"), ("hard_solution_share", "solutions")]),
@@ -88,7 +89,7 @@ def iteration_curves(results: dict, arms: Sequence[str], ks: Sequence[int],
                 pts = seed_mean(curves[arm].get(name, []))
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], color=f"C{ci}",
-                            linestyle=("-", "--", ":")[si % 3], marker="o", markersize=3,
+                            linestyle=("-", "--", ":", "-.")[si % 4], marker="o", markersize=3,
                             label=f"{arm} {label}")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("iteration (0 = base)")
@@ -100,6 +101,7 @@ def iteration_curves(results: dict, arms: Sequence[str], ks: Sequence[int],
     if pool is not None:
         axes[1][0].axhline(pool, color="k", linestyle="--", linewidth=0.8)
     _save(fig, out_dir, "iterations.png")
-    return ("iterations.png", "Per iteration, seeds averaged: greedy accuracy (id solid, ood "
-            "dashed), pass@k on id, the hard share of the kept data (black: the pool's), and "
-            "the share of training problems with a kept solution (all, and the hard band dashed).")
+    return ("iterations.png", "Per iteration, seeds averaged: greedy accuracy on each "
+            "evaluation split, pass@k on id, the hard share of the kept data (black: the "
+            "pool's), and the share of training problems with a kept solution (all, and the hard "
+            "band dashed).")
