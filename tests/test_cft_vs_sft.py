@@ -1,5 +1,6 @@
-"""End to end: the smoke preset of cft-vs-sft through the CLI (every field protocol v2 promises),
-a resume that redoes nothing, and overrides that fail with one line."""
+"""End to end: the smoke preset of cft-vs-sft through the CLI (every field protocol v2 promises,
+a TensorBoard loss series per trained cell), a resume that redoes nothing, and overrides that
+fail with one line."""
 
 import json
 import subprocess
@@ -12,10 +13,24 @@ from critiquelab.experiments.chain_common import EVAL
 TRAINED = ("sft-raw", "sft-verified", "sft-gold", "cft")
 
 
+def tensorboard_losses(logdir) -> list[tuple[int, float]]:
+    """(step, loss) of every train/loss scalar in the TensorBoard event files under logdir."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    points = []
+    for events in logdir.rglob("events.out.tfevents.*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if "train/loss" in acc.Tags()["scalars"]:
+            points += [(e.step, e.value) for e in acc.Scalars("train/loss")]
+    return sorted(points)
+
+
 def test_smoke_end_to_end(tmp_path, base_cache):
     out, cache = tmp_path / "run", base_cache
     cmd = [sys.executable, "-m", "critiquelab.cli", "run", "cft-vs-sft", "--preset", "smoke",
-           "--seeds", "1", "--out", str(out), "--cache", str(cache), "--quiet"]
+           "--seeds", "1", "--out", str(out), "--cache", str(cache), "--quiet",
+           "--report-to", "tensorboard"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "report:" in r.stdout and "…" not in r.stdout  # piped: no truncated cells
@@ -50,6 +65,9 @@ def test_smoke_end_to_end(tmp_path, base_cache):
         assert needle in report
     for name in ("report.html", "solve_accuracy.png", "budget_curve.png", "by_difficulty.png"):
         assert (out / name).stat().st_size > 0
+    for arm in TRAINED:
+        logged = [s for s, _ in tensorboard_losses(out / "work" / f"{arm}__seed0")]
+        assert len(logged) >= 2 and logged[-1] == res["budget"][arm]["steps"], (arm, logged)
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
