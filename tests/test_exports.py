@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from critiquelab.cli import app
 from critiquelab.data.cft import CFTExample
 from critiquelab.errors import UsageError
-from critiquelab.io import atomic_write_text, temp_dir
+from critiquelab.io import atomic_write_text, temp_dir, umask
 
 EXAMPLES = [CFTExample(f"What is {a} + 2?", f"{a} + 2 = {a + 2}\nA: {a + 2}",
                        "Step 1 is right.\nConclusion: right [END]") for a in range(3)]
@@ -107,5 +107,8 @@ def test_adapter_only_and_bf16_exports_carry_a_model_card(tmp_path):
     with safe_open(str(model / "model.safetensors"), "pt") as f:
         assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.bfloat16"}
     assert "(bf16)" in (model / "README.md").read_text()
+    shared = 0o666 & ~umask()  # safetensors' own 0600 temporary files are widened too
+    for f in [*adapter.iterdir(), *model.iterdir()]:
+        assert stat.S_IMODE(f.stat().st_mode) == shared, f
     with pytest.raises(UsageError, match="needs --lora"):
         finetune_file("tiny-xs", str(data), tmp_path / "c", config, adapter_only=True)

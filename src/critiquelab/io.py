@@ -33,6 +33,15 @@ def temp_dir(parent: str | Path, prefix: str, suffix: str = ".tmp") -> Path:
     return path
 
 
+def share_tree(root: str | Path) -> None:
+    """Give every file under root the mode the umask allows: libraries that write through a
+    temporary file (safetensors in transformers and PEFT) leave it 0600."""
+    mode = 0o666 & ~umask()
+    for path in Path(root).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(mode)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write bytes so that readers see the old file or the whole new one, never a part. A path
     that cannot be written (a directory, no permission, a file where a folder should be)

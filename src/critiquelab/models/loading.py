@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from critiquelab.errors import UsageError
-from critiquelab.io import temp_dir
+from critiquelab.io import share_tree, temp_dir
 from critiquelab.models.quiet import quiet
 from critiquelab.models.sources import load_pretrained
 from critiquelab.models.tiny import TINY_PRESETS, build_tiny_model
@@ -77,6 +77,7 @@ def save_model(model: PreTrainedModel, tokenizer: Tokenizer, path: str | Path) -
         with quiet():
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+        share_tree(tmp)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)

