@@ -100,3 +100,9 @@ CLAIMS: tuple[Claim, ...] = (
 def claim_experiments() -> list[str]:
     """The experiments the claims need, each once, in claim order."""
     return list(dict.fromkeys(c.experiment for c in CLAIMS))
+
+
+def claim_arms(experiment: str) -> list[str]:
+    """The arms the claims' checks on one experiment compare."""
+    return list(dict.fromkeys(a for c in CLAIMS if c.experiment == experiment
+                              for k in c.checks for a in (k.arm, k.baseline)))

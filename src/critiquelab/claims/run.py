@@ -7,12 +7,13 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from critiquelab.claims.assess import Run, assess
-from critiquelab.claims.catalog import claim_experiments
+from critiquelab.claims.catalog import claim_arms, claim_experiments
 from critiquelab.errors import UsageError
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.runner import make_context, run_experiment
 
-SMOKE_SEEDS = 1  # smoke checks the pipeline, not the claims: one seed keeps it under 5 minutes
+SMOKE_SEEDS = 1  # smoke checks the pipeline, not the claims: one seed and only the arms
+# the checks compare (plus those their gates refer to) keep it under 5 minutes
 
 
 def run_dir(out: Path, experiment: str, size: str | None) -> Path:
@@ -30,10 +31,12 @@ def run_one(experiment: str, preset: str, size: str | None, out: Path, seeds: in
     params = exp.presets[preset]
     if size is not None and "model" not in params:
         return Run(experiment, size, preset, missing=f"{experiment} takes no model size")
-    if seeds is None and preset == "smoke":
+    smoke = preset == "smoke"
+    if seeds is None and smoke:
         seeds = SMOKE_SEEDS
     ctx = make_context(exp, preset, seeds, run_dir(out, experiment, size), cache,
-                       progress=progress, overrides={"model": size} if size else None)
+                       progress=progress, overrides={"model": size} if size else None,
+                       arms=claim_arms(experiment) if smoke else None)
     ctx.workers, ctx.verbose = workers, verbose
     results = run_experiment(exp, ctx)
     return Run(experiment, size or str(params.get("model", "-")), preset, results)
