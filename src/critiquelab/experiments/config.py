@@ -23,7 +23,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             raise UsageError(f"--set expects key=value, got '{item}'")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = raw
         node = out
         parts = key.strip().split(".")
@@ -38,9 +38,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 def load_config(path: Path) -> dict[str, Any]:
     """A YAML mapping of preset overrides."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise UsageError(f"cannot read --config {path}: {e.strerror}") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise UsageError(f"--config {path} is not readable YAML text") from None
     except yaml.YAMLError as e:
         raise UsageError(f"--config {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if data is None:
