@@ -60,7 +60,7 @@ def test_structure_vs_content_smoke(tmp_path, cache):
     assert arms == set(PERTURBATIONS) - {"clean"}
     assert any("structure arms minus the content arm" in c for c in res["conclusions"])
     assert (tmp_path / "out" / "drops.png").stat().st_size > 0
-    sound = {a: res["extra"][a][0]["demonstrations_sound"] for a in exp.arms}
+    sound = {a: res["extra"][a][0]["demonstrations_sound"] for a in PERTURBATIONS}
     assert sound["clean"] == 1.0 and max(v for a, v in sound.items() if a != "clean") < 1.0
 
 
