@@ -52,6 +52,7 @@ WRITERS = {
                 "answer"],
     "score": ["score", "--data", PROBLEMS, "--predictions", PROBLEMS, "--out", "OUT"],
     "build oneshot": ["build", "oneshot", "--out", "OUT", "--injected", "2"],
+    "base build": ["base", "build", "--preset", "smoke", "--out", "OUT"],
     "run": ["run", "cft-vs-sft", "--preset", "smoke", "--out", "OUT"],
     "train": ["train", "--data", PROBLEMS, "--model", "tiny-xs", "--out", "OUT"],
 }
@@ -87,7 +88,7 @@ COMMANDS = _command_paths()
 
 
 def test_every_subcommand_is_covered():
-    covered = {tuple(a[:2]) if a[0] in ("world", "data", "build") else (a[0],)
+    covered = {tuple(a[:2]) if a[0] in ("world", "data", "build", "base") else (a[0],)
                for a in [*READERS.values(), *WRITERS.values()]}
     rest = {("list",), ("configs",), ("claims",), ("docs",), ("serve",), ("world", "sample")}
     assert set(COMMANDS) <= covered | rest
@@ -128,7 +129,7 @@ def test_unwritable_output_is_one_line_and_exit_2(writer, how, tmp_path, monkeyp
     (tmp_path / "file").write_text("")
     (tmp_path / "dir").mkdir()
     target = tmp_path / "dir" if how == "a directory" else tmp_path / "file" / "out.jsonl"
-    if writer in ("run", "train") and how == "a directory":
+    if writer in ("run", "train", "base build") and how == "a directory":
         target = tmp_path / "file"  # these write into a directory: a file is what blocks them
     args = [str(target) if a == "OUT" else a for a in WRITERS[writer]]
     monkeypatch.setenv("CRITIQUELAB_CACHE", str(tmp_path / "cache"))
@@ -138,6 +139,8 @@ def test_unwritable_output_is_one_line_and_exit_2(writer, how, tmp_path, monkeyp
 @pytest.mark.parametrize(("args", "needle"), [
     (["serve", "--model", "tiny-xs", "--port", "99999"], "--port"),
     (["train", "--data", PROBLEMS, "--out", "OUT", "--truncation", "middle"], "--truncation"),
+    (["base", "build", "--experiment", "sos", "--out", "OUT"], "no pretrained chain base"),
+    (["run", "sos", "--preset", "smoke", "--out", "OUT", "--slurm", "partition"], "KEY=VALUE"),
     (["critique", "--teacher", "http://example.com/v1::m", "--data", CANDIDATES, "--out", "OUT"],
      "plain http"),
 ])

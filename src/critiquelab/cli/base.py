@@ -34,11 +34,13 @@ def build(
     from critiquelab.experiments.bases import SHIPPED, base_key, ship
     from critiquelab.experiments.chain_common import chain_splits, pretrained_base
     from critiquelab.experiments.runner import make_context
+    from critiquelab.io import ensure_writable_dir
     from critiquelab.threads import apply_thread_budget
 
     exp = get_experiment(experiment)
     if preset in exp.presets and "pretrain" not in exp.presets[preset]:
         raise UsageError(f"experiment '{experiment}' has no pretrained chain base")
+    dest_root = ensure_writable_dir(out or SHIPPED)  # before an hour of training, not after
     apply_thread_budget()
     with tempfile.TemporaryDirectory() as tmp:
         ctx = make_context(exp, preset, 1, Path(tmp) / "run", Path(tmp) / "cache",
@@ -46,5 +48,5 @@ def build(
         world, splits = chain_splits(ctx.params)
         built = pretrained_base(world, splits["pretrain"], ctx, shipped=False)
         dest = ship(built, base_key(ctx.params, splits["pretrain"]), experiment, preset,
-                    out or SHIPPED)
+                    dest_root)
     typer.echo(f"base: {dest}")
