@@ -89,7 +89,7 @@ def main() -> None:
     except BrokenPipeError:
         sys.exit(0)
     except OSError as e:  # the environment, not the code: a full disk, a vanished file
-        _fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        _fail(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")
 
 
 def _fail(message: str) -> None:
