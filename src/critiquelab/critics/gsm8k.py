@@ -40,7 +40,7 @@ _CUT_AFTER = re.compile(r"^\s*(?:%|cents?\b|percent|thousand|million|billion|hun
                         r"and\s+\(?\d+/\d)")
 _ATTACHED = re.compile(r"^[A-Za-z:%(]")  # `5A/5`, `6:48`, `20%` right after a number
 _LEADING_ZERO = re.compile(r"(?<![\d.,])0\d")
-_STARTS_FRACTION = re.compile(r"\s*\d+/\d")
+_STARTS_FRACTION = re.compile(r"\s*(\d{1,9})/(\d{1,9})(?![\d.])")
 
 
 @dataclass(frozen=True)
@@ -142,11 +142,17 @@ def _run_context(text: str, run: str, start: int, end: int) -> tuple[str, bool, 
     """The run with fractions bracketed, and whether the words around cut its outer numbers."""
     before, after = text[max(0, start - CONTEXT):start], text[end:end + CONTEXT]
     cut_first = bool(_CUT_BEFORE.search(before)) and not (
-        before.rstrip().endswith("and") and not _STARTS_FRACTION.match(run))
+        before.rstrip().endswith("and") and not _proper_fraction(run))
     cut_first |= bool(_CLOCK.search(before)) and not run[0].isspace()
     cut_last = bool(_CUT_AFTER.match(after)) or (
         not run[-1].isspace() and bool(_ATTACHED.match(after)))
     return _TIGHT_FRACTION.sub(r"(\1)", run), cut_first, cut_last
+
+
+def _proper_fraction(run: str) -> bool:
+    """Whether a run starts with a fraction below 1, the tail of a mixed number `1 and 1/4`."""
+    m = _STARTS_FRACTION.match(run)
+    return bool(m) and int(m.group(1)) < int(m.group(2))
 
 
 def check_line(line: str) -> tuple[tuple[str, ...], str | None]:
