@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/fuzz.py [--scale 1.0] [--out benchmarks/results/fuzz.json]
 Counts what was tried and what went wrong: wrong steps judged right, hedges credited,
 exceptions (a traceback in the CLI), calls over the time bound on 10^6-character lines.
-docs/RELIABILITY.md reports its output.
+`--doc docs/RELIABILITY.md` rewrites that page's generated table from the results
+(`--from-json` renders an existing results file without rerunning).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def long_lines() -> dict:
 def cli_cases() -> dict:
     """The CLI fuzz test (tests/test_cli_fuzz.py), run and counted."""
     root = Path(__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                         str(root / "tests" / "test_cli_fuzz.py")], capture_output=True,
                        text=True, cwd=root)
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|error)",
@@ -176,13 +177,75 @@ def cli_cases() -> dict:
             "skipped": counts.get("skipped", 0), "errors": counts.get("error", 0)}
 
 
+BEGIN = "<!-- BEGIN GENERATED: benchmarks/fuzz.py -->"
+END = "<!-- END GENERATED -->"
+
+
+def _row(target: str, tried: str, wrong: str) -> str:
+    return f"| {target} | {tried} | {wrong} |"
+
+
+def render(result: dict) -> str:
+    """The markdown table docs/RELIABILITY.md shows, from one fuzz.json."""
+    g, h = result["gsm8k_critic"], result["grading"]
+    c, d = result["chain_critic"], result["countdown_critic"]
+    rows = ["| target | inputs tried | went wrong |", "|---|---|---|",
+            _row("GSM8K critic", f"{g['wrong_steps']:,} wrong steps in {len(FORMATS)} line "
+                 f"formats, {g['right_steps']:,} right ones",
+                 f"{g['judged_right']} wrong judged right, {g['right_judged_wrong']} right "
+                 "judged wrong"),
+            _row("grading", f"{h['hedges']:,} hedges ({len(HEDGES)} forms), "
+                 f"{h['plain_answers']:,} plain answers ({len(PLAIN)} forms)",
+                 f"{h['hedges_credited']} hedges credited, {h['plain_not_credited']} plain "
+                 "answers refused"),
+            _row("chain critic", f"{c['injected_errors']:,} injected errors, "
+                 f"{c['injected_errors']:,} canonical and {c['commuted_solutions']:,} commuted "
+                 "solutions", f"{c['judged_right']} errors judged right, "
+                 f"{c['canonical_judged_wrong'] + c['judged_wrong']} right solutions judged wrong"),
+            _row("countdown critic", f"{d['injected_errors']:,} injected errors, "
+                 f"{d['injected_errors']:,} canonical solutions",
+                 f"{d['judged_right']} errors judged right, {d['canonical_judged_wrong']} "
+                 "right solutions judged wrong")]
+    for name, r in result["garbage"].items():
+        rows.append(_row(f"{name} (random text)", f"{r['inputs']:,} strings of 0-200 "
+                         "characters", f"{r['exceptions']} exceptions"))
+    for name, r in result["long_lines"].items():
+        rows.append(_row(f"{name} (long lines)", f"{r['lines']} lines of {r['chars']:,} "
+                         f"characters", f"{r['hangs']} over {BOUND_S:.0f} s (slowest "
+                         f"{r['max_s']} s)"))
+    if cli := result.get("cli"):
+        rows.append(_row("CLI (`tests/test_cli_fuzz.py`)", f"{cli['passed'] + cli['failed']:,} "
+                         "cases", f"{cli['failed'] + cli['errors']} failed (a traceback, "
+                         "another exit code or more than one line)"))
+    total = (2 * g["wrong_steps"] + 2 * h["hedges"] + 2 * c["injected_errors"]
+             + c["commuted_solutions"] + 2 * d["injected_errors"]
+             + sum(r["inputs"] for r in result["garbage"].values())
+             + sum(r["lines"] for r in result["long_lines"].values()))
+    return "\n".join([f"{total:,} inputs to the parsers, critics and graders (seed "
+                      f"{result['seed']}, {result['wall_s']} s on one core of a shared "
+                      "machine).", "", *rows])
+
+
+def write_doc(doc: Path, result: dict) -> None:
+    """Replace the generated block of `doc` with the table of `result`."""
+    text = doc.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    doc.write_text(f"{head}{BEGIN}\n{render(result)}\n{END}{tail}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every input count")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz.json"))
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI fuzz test")
+    ap.add_argument("--doc", type=Path, help="rewrite this page's generated table")
+    ap.add_argument("--from-json", type=Path, help="render this results file; run nothing")
     args = ap.parse_args()
+    if args.from_json:
+        write_doc(args.doc, json.loads(args.from_json.read_text()))
+        return
     rng = random.Random(args.seed)
 
     def n(base: int) -> int:
@@ -203,6 +266,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    if args.doc:
+        write_doc(args.doc, result)
 
 
 if __name__ == "__main__":
