@@ -130,6 +130,8 @@ def test_a_line_too_long_to_check_is_judged_wrong():
     critique = GSM8KCritic().critique(gsm8k_problem("q", "1"), "1" * 10**6 + "\n#### 1")
     assert (critique.verdict, critique.first_error_step) == ("wrong", 1)
     assert "too long to check" in critique.text
+    many = GSM8KCritic().critique(gsm8k_problem("q", "1"), "=\n" * 500_000 + "#### 1")
+    assert many.verdict == "wrong" and "500001 lines" in many.text
 
 
 FORMATS = ["{eq}", "Step {k}: {eq}", "Total: {eq}", "{k}. {eq}", "{k}) {eq}", "- {eq}",

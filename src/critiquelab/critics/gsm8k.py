@@ -20,6 +20,7 @@ from critiquelab.evaluation.grading import answers_match, extract_answer, strip_
 from critiquelab.worlds.base import Problem
 
 MAX_LINE_CHARS = 5000  # a longer line is not checked but judged wrong: nothing slips through
+MAX_LINES = 1000  # likewise a solution with more lines
 
 _ANNOTATION = re.compile(r"<<([^<>]*)>>")
 _TIMES = re.compile(r"(?<=[\d)])[ \t]?[xX][ \t]?(?=[\d(.$])")
@@ -190,6 +191,9 @@ class GSM8KCritic:
         lines = [ln.strip() for ln in solution.splitlines() if ln.strip()]
         if not lines:
             return [LineCheck(1, "", (), "the solution is empty", "")]
+        if len(lines) > MAX_LINES:
+            return [LineCheck(1, lines[0][:MAX_LINE_CHARS], (),
+                              f"the solution is too long to check ({len(lines)} lines)")]
         answer = extract_answer(solution)
         final = _final_line(lines, answer)
         checks = []
