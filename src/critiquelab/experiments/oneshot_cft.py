@@ -200,7 +200,8 @@ class OneShotCft(Experiment):
         curves, extra, checkpoints, validation = {}, {"seed_problem": problem.text}, [], None
         if spec.trainer == "sft":
             build, data_s = (None, 0.0) if spec.data == "full-gold" else self.build(
-                ctx, state, problem, seed, model, tok, spec.data.removeprefix("1shot-"))
+                ctx, state, problem, seed, model, tok,
+                "1gen" if spec.data.endswith("-1gen") else "all")
             records = self.records(ctx, state, arm, seed, build)
             ft = spec_of(opts)
             data = list(islice(cycle(records), ft.examples))
