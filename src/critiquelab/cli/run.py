@@ -33,7 +33,8 @@ def run(
                                                    "real data (e.g. GSM8K).")] = None,
     report_to: Annotated[str, typer.Option(help=REPORT_TO_HELP)] = "none",
     workers: Annotated[int, typer.Option(help="Cells computed side by side in separate "
-                                              "processes (0: one per free core).")] = 0,
+                                              "processes (0: one per free core when "
+                                              "there are enough cells).")] = 0,
     executor: Annotated[str, typer.Option(help="Where cells run: local, ray (RAY_ADDRESS or a "
                                                "local instance) or slurm (submitit).")] = "local",
     slurm: Annotated[list[str] | None, typer.Option(help="A submitit option for --executor "

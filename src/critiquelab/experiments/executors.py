@@ -27,12 +27,15 @@ EXECUTORS = ("local", "ray", "slurm")
 Cell = tuple[str, int]
 
 
+CELLS_PER_WORKER = 4  # a spawned worker's start (imports, setup) costs about one cell
+
+
 def default_workers(cells: int) -> int:
-    """Workers for `cells` cells here: one per free core on a CPU (two one-thread workers beat
-    one two-thread job for the small models), one on a GPU machine."""
+    """Workers for `cells` cells here: one per free core on a CPU when each worker gets at
+    least CELLS_PER_WORKER cells to pay for its start (docs/PERFORMANCE.md), one on a GPU."""
     if torch.cuda.is_available():
         return 1
-    return max(1, min(cells, thread_budget(1)))
+    return max(1, min(cells // CELLS_PER_WORKER, thread_budget(1)))
 
 
 def run_cells(experiment: Experiment, ctx: RunContext, todo: list[Cell]) -> None:

@@ -92,7 +92,7 @@ class RunContext:
     cache_dir: Path
     progress: bool = True
     report_to: str = "none"  # none | tensorboard | wandb | trackio, passed to every trainer
-    workers: int = 1  # parallel cell processes (executor "local"); 0: one per free core
+    workers: int = 1  # parallel cell processes (executor "local"); 0: pick for this machine
     executor: str = "local"  # local | ray | slurm: where cells run
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. submitit's SLURM options
     verbose: bool = False  # library logging at info level instead of warning
