@@ -7,23 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from test_tracking import loss_series
 
 from critiquelab.experiments.chain_common import EVAL
 
 TRAINED = ("sft-raw", "sft-verified", "sft-gold", "cft")
-
-
-def tensorboard_losses(logdir) -> list[tuple[int, float]]:
-    """(step, loss) of every train/loss scalar in the TensorBoard event files under logdir."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    points = []
-    for events in logdir.rglob("events.out.tfevents.*"):
-        acc = EventAccumulator(str(events))
-        acc.Reload()
-        if "train/loss" in acc.Tags()["scalars"]:
-            points += [(e.step, e.value) for e in acc.Scalars("train/loss")]
-    return sorted(points)
 
 
 def test_smoke_end_to_end(tmp_path, base_cache):
@@ -66,7 +54,7 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     for name in ("report.html", "solve_accuracy.png", "budget_curve.png", "by_difficulty.png"):
         assert (out / name).stat().st_size > 0
     for arm in TRAINED:
-        logged = [s for s, _ in tensorboard_losses(out / "work" / f"{arm}__seed0")]
+        logged = [s for s, _ in loss_series(out / "work" / f"{arm}__seed0")]
         assert len(logged) >= 2 and logged[-1] == res["budget"][arm]["steps"], (arm, logged)
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
