@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from critiquelab.data.formats import COMPACT
 from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
 from critiquelab.experiments.runner import make_context
+from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from critiquelab.arith import ArithError, evaluate
 from critiquelab.critics import ExactCritic, parse_first_error, parse_verdict
 from critiquelab.critics.gsm8k import GSM8KCritic, gsm8k_problem
-from critiquelab.evaluation.grading import extract_answer, grade
+from critiquelab.grading import extract_answer, grade
 from critiquelab.worlds import get_world
 
 BOUND_S = 20.0  # a call on a 10^6-character line slower than this counts as a hang

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from critiquelab.evaluation.grading import (
+from critiquelab.grading import (
     answers_match,
     as_number,
     extract_answer,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from critiquelab.arith import ArithError, evaluate
 from critiquelab.critics import ExactCritic, parse_first_error, parse_verdict
 from critiquelab.critics.gsm8k import GSM8KCritic, gsm8k_problem
-from critiquelab.evaluation.grading import grade
+from critiquelab.grading import grade
 from critiquelab.worlds import get_world
 
 LINE = 10**6

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from critiquelab.critics import ExactCritic, NoisyCritic
-from critiquelab.data.formats import COMPACT
 from critiquelab.data.splits import leaked_ids
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, ChainState, chain_splits
 from critiquelab.experiments.critique_noise import critique_stream
 from critiquelab.experiments.runner import make_context, run_experiment
+from critiquelab.formats import COMPACT
 
 
 @pytest.fixture

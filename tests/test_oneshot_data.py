@@ -12,7 +12,6 @@ import pytest
 
 from critiquelab.critics import ExactCritic, NoisyCritic, parse_first_error, parse_verdict
 from critiquelab.critics.styles import STYLES, StyledCritic, restyle
-from critiquelab.data.formats import COMPACT
 from critiquelab.data.oneshot import (
     CriticTeacher,
     InjectorGenerator,
@@ -22,6 +21,7 @@ from critiquelab.data.oneshot import (
     world_judge,
 )
 from critiquelab.errors import UsageError
+from critiquelab.formats import COMPACT
 from critiquelab.worlds import get_world
 
 WORLD = get_world("chain", max_value=50, distractors=(0, 2), max_ops=6)

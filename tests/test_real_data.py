@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from critiquelab.data.cft import CFTExample, build_cft, cft_from_row, load_cft
-from critiquelab.data.formats import ALPACA
 from critiquelab.data.schema import (
     CandidateRecord,
     load_candidates,
@@ -16,6 +15,7 @@ from critiquelab.data.schema import (
     write_rows,
 )
 from critiquelab.errors import UsageError
+from critiquelab.formats import ALPACA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gsm8k"
 

@@ -6,8 +6,8 @@ import random
 import pytest
 import torch
 
-from critiquelab.data.formats import COMPACT
 from critiquelab.errors import UsageError
+from critiquelab.formats import COMPACT
 from critiquelab.models.tiny import build_tiny_model
 from critiquelab.models.tokenizer import build_char_tokenizer
 from critiquelab.training import srl

@@ -4,8 +4,8 @@ import random
 from functools import partial
 
 from critiquelab.critics.base import Critique, ExactCritic
-from critiquelab.data.formats import COMPACT
 from critiquelab.data.refine import ALPACA_REFINE, COMPACT_REFINE, confirmed_lines
+from critiquelab.formats import COMPACT
 from critiquelab.models import load_model, save_model
 from critiquelab.models.tokenizer import build_char_tokenizer
 from critiquelab.training import TrainConfig, self_improve

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from critiquelab.data.formats import COMPACT
 from critiquelab.data.perturb import count_steps, split_solution
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import ChainState, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.structure_vs_content import PERTURBATIONS, training_solutions
+from critiquelab.formats import COMPACT
 
 
 @pytest.fixture

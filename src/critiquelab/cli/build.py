@@ -52,13 +52,13 @@ def oneshot(
 ) -> None:
     """Sample candidates of one seed problem from models and the error injector, critique each
     with every teacher, keep the critiques with the right verdict, write them as JSONL."""
-    from critiquelab.data.formats import FORMATS
     from critiquelab.data.oneshot import (
         InjectorGenerator,
         build_oneshot,
         critic_teacher,
         world_judge,
     )
+    from critiquelab.formats import FORMATS
     from critiquelab.io import write_jsonl
     from critiquelab.worlds import get_world
 

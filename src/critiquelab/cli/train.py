@@ -124,9 +124,9 @@ def solve(
 ) -> None:
     """Answer each problem (the `alpaca` solve prompt, in the chat template), grade the final
     answers, write predictions and print accuracy."""
-    from critiquelab.data.formats import ALPACA
     from critiquelab.data.schema import load_problems, write_rows
     from critiquelab.evaluation.scoring import score
+    from critiquelab.formats import ALPACA
     from critiquelab.models.chat import chat_prompt
 
     if max_new_tokens < 1 or batch_size < 1 or (limit is not None and limit < 0):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from critiquelab.arith import NUMBER, ArithError, evaluate, fmt, has_operator, matches
 from critiquelab.critics.base import Critique
 from critiquelab.critics.format import conclusion
-from critiquelab.evaluation.grading import answers_match, extract_answer, strip_annotations
+from critiquelab.grading import answers_match, extract_answer, strip_annotations
 from critiquelab.worlds.base import Problem
 
 MAX_LINE_CHARS = 5000  # a longer line is not checked but judged wrong: nothing slips through

@@ -24,8 +24,8 @@ from urllib.parse import urlparse
 
 import openai
 
-from critiquelab.data.formats import ALPACA
 from critiquelab.errors import UsageError
+from critiquelab.formats import ALPACA
 from critiquelab.io import atomic_write_json, stable_hash
 
 CRITIC_SYSTEM_PROMPT = (

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import cycle
 
 from critiquelab.critics.base import Critic
-from critiquelab.data.formats import PromptFormat, critique_record, solve_record
+from critiquelab.formats import PromptFormat, critique_record, solve_record
 from critiquelab.worlds.base import Problem, World
 
 SFT_SOURCES = ("gold", "raw", "verified")

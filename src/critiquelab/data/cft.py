@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from critiquelab.critics.format import parse_verdict
-from critiquelab.data.formats import CFT_INSTRUCTION
 from critiquelab.data.schema import CandidateRecord, iter_rows
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import grade
+from critiquelab.formats import CFT_INSTRUCTION
+from critiquelab.grading import grade
 
 _Q, _S = "Question:\n", "\n\nSolution:\n"
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
 from critiquelab.critics.format import parse_verdict
 from critiquelab.critics.styles import STYLES, StyledCritic
-from critiquelab.data.formats import COMPACT, PromptFormat, critique_record, solve_record
 from critiquelab.errors import UsageError
+from critiquelab.formats import COMPACT, PromptFormat, critique_record, solve_record
 from critiquelab.io import stable_hash
 from critiquelab.worlds.base import Problem, World
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from critiquelab.data.cft import cft_from_row
-from critiquelab.data.formats import ALPACA, PromptFormat, solve_record
 from critiquelab.data.schema import iter_rows, problem_from_row
 from critiquelab.errors import UsageError
+from critiquelab.formats import ALPACA, PromptFormat, solve_record
 
 KINDS = ("prompt/completion", "messages", "text", "cft", "problem")
 

@@ -1,6 +1,6 @@
 """Refinement prompts: question + wrong solution + step-level critique -> refined solution.
 
-Two layouts, matching the prompt formats of data/formats.py by name:
+Two layouts, matching the prompt formats of formats.py by name:
 
 - `compact` (tiny character models, which never read a revision request): the critique enters
   the context as what it confirmed. The prompt is the solve prompt followed by the solution's

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import reference_answer
+from critiquelab.grading import reference_answer
 from critiquelab.io import atomic_write_bytes, numbered_jsonl, stable_hash, write_jsonl
 
 _LABELS = {"right": True, "correct": True, "wrong": False, "incorrect": False}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import grade, reference_answer
+from critiquelab.grading import grade, reference_answer
 from critiquelab.io import read_jsonl
 from critiquelab.worlds import get_world, world_names
 

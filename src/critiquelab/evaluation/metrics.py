@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from critiquelab.critics.format import parse_first_error, parse_verdict
-from critiquelab.data.formats import PromptFormat
+from critiquelab.formats import PromptFormat
 from critiquelab.models.generate import generate
 from critiquelab.worlds.base import Problem, World
 

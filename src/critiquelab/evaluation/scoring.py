@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from critiquelab.data.schema import ProblemRecord
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import grade
+from critiquelab.grading import grade
 
 
 def align(problems: Sequence[ProblemRecord], ids: Sequence[str | None], source: str

@@ -178,7 +178,7 @@ def versions() -> dict:
     """Library versions and the machine, for the record."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from critiquelab.training.precision import describe_precision
+    from critiquelab.models.precision import describe_precision
 
     out = {"python": platform.python_version(), "machine": platform.machine(),
            "cpus": os.cpu_count(), "precision": describe_precision()}

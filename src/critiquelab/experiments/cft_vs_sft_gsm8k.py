@@ -18,13 +18,13 @@ from pathlib import Path
 
 from critiquelab.critics.format import parse_verdict
 from critiquelab.critics.gsm8k import GSM8KCritic, gsm8k_problem
-from critiquelab.data.formats import ALPACA, critique_record, solve_record
 from critiquelab.data.schema import CandidateRecord, ProblemRecord, load_candidates, load_problems
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import extract_answer, grade
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.finetune import take_examples
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, RunContext
+from critiquelab.formats import ALPACA, critique_record, solve_record
+from critiquelab.grading import extract_answer, grade
 from critiquelab.io import stable_hash
 from critiquelab.models import load_model, save_model
 from critiquelab.models.backends import choose_backend, close_backend, make_backend

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from critiquelab.critics.base import ExactCritic
 from critiquelab.data.builders import cft_records, pretrain_corpus, sft_records
-from critiquelab.data.formats import COMPACT, PromptFormat
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
 from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
 from critiquelab.experiments.bases import base_key, install_shipped
 from critiquelab.experiments.spec import Arm, Gate, RunContext
+from critiquelab.formats import COMPACT, PromptFormat
 from critiquelab.io import atomic_write_json, stable_hash
 from critiquelab.models import load_model, save_model
 from critiquelab.reporting import console

@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass
 from itertools import cycle
 
-from critiquelab.data.formats import COMPACT, solve_record
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.data.styles import confident_style
 from critiquelab.evaluation.stats import bootstrap_ci
@@ -25,6 +24,7 @@ from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
+from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.worlds import Problem

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from critiquelab.data.formats import PromptFormat
 from critiquelab.evaluation.diversity import sample_scores
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import (
@@ -29,6 +28,7 @@ from critiquelab.experiments.chain_common import (
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
 from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
+from critiquelab.formats import PromptFormat
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.training.pipeline import StageFn, StageRecord, StageResult, run_pipeline

@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from critiquelab.data.builders import take_token_budget
-from critiquelab.data.formats import COMPACT, solve_record
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, RunContext
+from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.reporting.report import floor_sentence

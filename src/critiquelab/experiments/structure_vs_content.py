@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from itertools import cycle
 from pathlib import Path
 
-from critiquelab.data.formats import solve_record
 from critiquelab.data.perturb import perturb_texts
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import ChainFinetune
 from critiquelab.experiments.chain_common import BASE, PRESETS, SOLVE_GATE, ChainState
 from critiquelab.experiments.spec import Arm, Comparison, RunContext
+from critiquelab.formats import solve_record
 from critiquelab.reporting.differences import difference_bars
 from critiquelab.worlds import Problem
 

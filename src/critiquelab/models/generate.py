@@ -8,8 +8,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from critiquelab.models.greedy import greedy_decode
+from critiquelab.models.precision import autocast_context
 from critiquelab.models.quiet import quiet
-from critiquelab.training.precision import autocast_context
 
 
 class GenerationBackend(Protocol):

@@ -1,6 +1,6 @@
 """Training: SFT / CFT / pretraining on prompt-completion or text records."""
 
-from critiquelab.training.precision import autocast_context, describe_precision
+from critiquelab.models.precision import autocast_context, describe_precision
 from critiquelab.training.sft import TrainConfig, TrainResult, train
 
 __all__ = ["TrainConfig", "TrainResult", "autocast_context", "describe_precision", "train"]

@@ -21,11 +21,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOConfig, GRPOTrainer
 
-from critiquelab.data.formats import PromptFormat
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.grading import extract_answer, grade
+from critiquelab.formats import PromptFormat
+from critiquelab.grading import extract_answer, grade
+from critiquelab.models.precision import PRECISIONS, autocast_dtype
 from critiquelab.models.quiet import quiet
-from critiquelab.training.precision import PRECISIONS, autocast_dtype
 from critiquelab.training.sft import last_checkpoint, train_or_restore
 from critiquelab.training.tracking import check_tracker
 from critiquelab.worlds.base import Problem, World
@@ -114,7 +114,7 @@ def _grade_correct(prediction: str, reference: str) -> bool:
 
 class MathReward:
     """1.0 when the completion's final answer (GSM8K `####`, `\\boxed{}`, ...) matches the
-    `answer` column; `grader(prediction, reference) -> bool` defaults to evaluation.grading."""
+    `answer` column; `grader(prediction, reference) -> bool` defaults to critiquelab.grading."""
 
     __name__ = "correct"
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from critiquelab.critics.base import Critic
 from critiquelab.data.builders import take_token_budget
-from critiquelab.data.formats import PromptFormat, solve_record
 from critiquelab.data.refine import RefineFormat
+from critiquelab.formats import PromptFormat, solve_record
 from critiquelab.io import atomic_write_json, read_jsonl, stable_hash, write_jsonl
 from critiquelab.models import load_model, save_model
 from critiquelab.models.generate import generate

@@ -25,6 +25,7 @@ from trl import SFTConfig, SFTTrainer
 
 from critiquelab.errors import UsageError
 from critiquelab.io import atomic_write_json
+from critiquelab.models.precision import PRECISIONS, autocast_dtype
 from critiquelab.models.quiet import quiet
 from critiquelab.training.loop import (
     COUNTS_FILE,
@@ -34,7 +35,6 @@ from critiquelab.training.loop import (
     run_loop,
     update_steps,
 )
-from critiquelab.training.precision import PRECISIONS, autocast_dtype
 from critiquelab.training.tracking import check_tracker
 
 PAD_MULTIPLE = 64

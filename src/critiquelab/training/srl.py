@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from critiquelab.data.formats import PromptFormat
+from critiquelab.formats import PromptFormat
 from critiquelab.models.generate import generate
 from critiquelab.training.rl import RLConfig, RLResult, train_rl
 from critiquelab.worlds.base import Problem, World

@@ -11,7 +11,7 @@ import random
 
 import datasets
 
-from critiquelab.data.formats import COMPACT
+from critiquelab.formats import COMPACT
 from critiquelab.worlds import get_world
 
 N_PROBLEMS = 200
