@@ -1,5 +1,6 @@
-"""The fast training loop: the same loss curve and counts as TRL's SFTTrainer on a fixed seed,
-a resumed run equal to an uninterrupted one, and TensorBoard events from the fast path."""
+"""The fast training loop: the same loss curve and counts as TRL's SFTTrainer on a fixed seed
+(cosine and the annealing warmup-stable-decay schedule), a resumed run equal to an
+uninterrupted one, and TensorBoard events from the fast path."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ def _train(tmp_path, loop: str, **kw):
     return model, train(model, tok, RECORDS, cfg, tmp_path)
 
 
-def test_fast_loop_matches_the_trl_loss_curve(tmp_path):
+@pytest.mark.parametrize("schedule", [{}, {"lr_scheduler": "warmup_stable_decay",
+                                           "decay_ratio": 0.5}])
+def test_fast_loop_matches_the_trl_loss_curve(tmp_path, schedule):
     # one batch holds every record, so both loops see the same data at every step
-    _, fast = _train(tmp_path / "fast", "fast")
-    _, trl = _train(tmp_path / "trl", "trl")
+    _, fast = _train(tmp_path / "fast", "fast", **schedule)
+    _, trl = _train(tmp_path / "trl", "trl", **schedule)
     assert [s for s, _ in fast.loss_curve] == [s for s, _ in trl.loss_curve] == list(range(1, 9))
     for (_, a), (_, b) in zip(fast.loss_curve, trl.loss_curve, strict=True):
         assert a == pytest.approx(b, rel=2e-3)

@@ -1,9 +1,11 @@
 """cft-vs-sft: the published CFT set-up (CLAIMS.md C1) in miniature on the chain world.
 
 Stage 0 pretrains a tiny base (or `bases` independent ones) on mixed-quality solutions and
-some critique text. Stage 1 fine-tunes that base for the same optimizer steps at the same
-batch size by imitation (sft-raw, sft-verified, sft-gold) or by critique (cft); validation
-picks the checkpoint. At test time every arm solves directly.
+some critique text, annealing the learning rate at the end. Stage 1 fine-tunes that base for
+the same optimizer steps at the same batch size by imitation (sft-raw, sft-verified,
+sft-gold), by critique (cft), or on more of stage 0's own mixture (continued-pretraining, the
+control a fine-tuning gain must beat); validation picks the checkpoint. At test time every arm
+solves directly.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import (
     BASE,
     CFT,
+    CONTINUED,
     CRITIQUE,
     EVAL,
     PRESETS,
@@ -19,13 +22,14 @@ from critiquelab.experiments.chain_common import (
     ChainState,
     arm_records,
     chain_setup,
+    continued_pretraining_records,
     evaluate,
     probe,
     sft_arm,
     trivial_baselines,
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.spec import CellResult, Comparison, Experiment, RunContext
 from critiquelab.models import load_model
 
 
@@ -46,6 +50,8 @@ class ChainFinetune(Experiment):
 
     def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int):
         """The arm's endless seeded record stream (the budget takes its first examples)."""
+        if self.arm(arm).data == "pretrain":
+            return continued_pretraining_records(state, ctx.params, seed)
         return arm_records(state, self.arm(arm).data, seed, ctx.params["error_rate"])
 
     def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,
@@ -82,8 +88,13 @@ class CftVsSft(ChainFinetune):
     title = "Critique fine-tuning vs imitation on the chain world"
     question = ("Does fine-tuning on critiques of noisy solutions teach a model to solve "
                 "better than fine-tuning on solutions, at the same training budget?")
-    arm_table = (BASE, sft_arm("raw"), sft_arm("verified"), sft_arm("gold"), CFT)
+    arm_table = (BASE, CONTINUED, sft_arm("raw"), sft_arm("verified"), sft_arm("gold"), CFT)
     baseline = "sft-gold"
+
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """Every arm against sft-gold, and both methods against more of stage 0's training."""
+        return (*super().comparisons(), Comparison("cft", CONTINUED.name),
+                Comparison("sft-gold", CONTINUED.name))
 
     def conclusions(self, results: dict) -> list[str]:
         if not {"base", "sft-gold", "cft"} <= set(results["arms"]):

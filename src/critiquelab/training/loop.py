@@ -12,6 +12,7 @@ import json
 import math
 import random
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ class LoopSettings:
     autocast: torch.dtype | None
     report_to: str = "none"
     run_name: str | None = None
+    decay_ratio: float = 0.2
 
 
 @dataclass
@@ -70,6 +72,13 @@ class LoopResult:
     steps: int
     counts: dict[str, int]
     loss_curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+def scheduler_kwargs(name: str, total_steps: int, decay_ratio: float) -> dict:
+    """warmup_stable_decay anneals over the last decay_ratio of the steps, to a rate of 0."""
+    if name != "warmup_stable_decay":
+        return {}
+    return {"num_decay_steps": max(1, math.ceil(total_steps * decay_ratio))}
 
 
 def update_steps(records: int, batch_size: int, grad_accum: int, epochs: float,
@@ -154,10 +163,14 @@ def run_loop(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: E
     scheduler = get_scheduler(s.lr_scheduler, optimizer,
                               num_warmup_steps=math.ceil(s.total_steps * s.warmup_ratio)
                               if s.warmup_ratio < 1 else int(s.warmup_ratio),
-                              num_training_steps=s.total_steps)
+                              num_training_steps=s.total_steps,
+                              scheduler_specific_kwargs=scheduler_kwargs(
+                                  s.lr_scheduler, s.total_steps, s.decay_ratio))
     step, history, counts = _resume(model, optimizer, output_dir)
-    for _ in range(step):
-        scheduler.step()
+    with warnings.catch_warnings():  # replaying the finished steps' schedule, not skipping one
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+        for _ in range(step):
+            scheduler.step()
     if step >= s.total_steps:
         return LoopResult(step, counts, _curve(history))
     writer = _writer(s, output_dir)

@@ -33,6 +33,7 @@ from critiquelab.training.loop import (
     LoopSettings,
     last_checkpoint,
     run_loop,
+    scheduler_kwargs,
     update_steps,
 )
 from critiquelab.training.tracking import check_tracker
@@ -54,6 +55,7 @@ class TrainConfig:
     grad_accum: int = 1
     warmup_ratio: float = 0.05
     lr_scheduler: str = "cosine"
+    decay_ratio: float = 0.2  # warmup_stable_decay: the share of steps that anneal the rate
     weight_decay: float = 0.0
     max_length: int = 512
     seed: int = 0
@@ -202,8 +204,10 @@ def _with_eos(text: str, eos: str) -> str:
     return text if text.endswith(eos) else text + eos
 
 
-def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, progress: bool
-                ) -> SFTConfig:
+def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, progress: bool,
+                records: int) -> SFTConfig:
+    total = update_steps(records, config.batch_size, config.grad_accum, config.epochs,
+                         config.max_steps)
     return SFTConfig(
         output_dir=str(output_dir),
         learning_rate=config.learning_rate,
@@ -213,6 +217,7 @@ def _sft_config(config: TrainConfig, output_dir: Path, device: torch.device, pro
         gradient_accumulation_steps=config.grad_accum,
         warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
         lr_scheduler_type=config.lr_scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs(config.lr_scheduler, total, config.decay_ratio),
         weight_decay=config.weight_decay,
         max_length=config.max_length,
         dataset_kwargs={"skip_prepare_dataset": True},  # prepare_dataset did it, faster
@@ -288,7 +293,8 @@ def _train_fast(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         total_steps=update_steps(len(data), config.batch_size, config.grad_accum, config.epochs,
                                  config.max_steps),
         warmup_ratio=config.warmup_ratio, lr_scheduler=config.lr_scheduler,
-        weight_decay=config.weight_decay, seed=config.seed, save_steps=config.save_steps,
+        decay_ratio=config.decay_ratio, weight_decay=config.weight_decay, seed=config.seed,
+        save_steps=config.save_steps,
         logging_steps=config.logging_steps, pad_multiple=PAD_MULTIPLE,
         autocast=autocast_dtype(model.device, config.precision), report_to=config.report_to,
         run_name=config.run_name)
@@ -312,7 +318,7 @@ def _counts_at(checkpoint: Path | None) -> dict[str, int]:
 def _train_trl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                dataset: datasets.Dataset, config: TrainConfig, output_dir: Path,
                progress: bool, peft_config: PeftConfig | None) -> TrainResult:
-    args = _sft_config(config, output_dir, model.device, progress)
+    args = _sft_config(config, output_dir, model.device, progress, len(dataset))
     trainer = _Trainer(model=model, args=args, train_dataset=dataset,
                        processing_class=tokenizer, peft_config=peft_config,
                        autocast=autocast_dtype(args.device, config.precision))
