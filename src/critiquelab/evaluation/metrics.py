@@ -38,9 +38,15 @@ def solve_scores(world: World, model, tokenizer, fmt: PromptFormat, problems: Se
     prompts = [fmt.solve_prompt(p.text) for p in problems]
     outs = [o[0] for o in generate(model, tokenizer, prompts, max_new_tokens,
                                    batch_size=batch_size)]
-    checks = [world.verify(p, o) for p, o in zip(problems, outs, strict=True)]
+    return score_solutions(world, problems, outs)
+
+
+def score_solutions(world: World, problems: Sequence[Problem], outputs: list[str]
+                    ) -> SplitScores:
+    """solve_scores of outputs already generated (a checkpoint probe's, reused at test)."""
+    checks = [world.verify(p, o) for p, o in zip(problems, outputs, strict=True)]
     return SplitScores({"solve_accuracy": [float(v.answer_correct) for v in checks],
-                        "format_rate": [float(v.parsed) for v in checks]}, outs)
+                        "format_rate": [float(v.parsed) for v in checks]}, list(outputs))
 
 
 def critique_scores(model, tokenizer, fmt: PromptFormat, candidates: Sequence[Candidate],

@@ -75,7 +75,7 @@ class ChainFinetune(Experiment):
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
                         probe(state, ctx.params), "solve_accuracy")
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
-                      critique_gate, sound)
+                      critique_gate, sound, done.outputs)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
                           self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,

@@ -65,6 +65,7 @@ class Finetuned:
     curves: dict[str, list[list[float]]]
     checkpoints: list[dict] = field(default_factory=list)
     picked_steps: int = 0
+    outputs: dict[str, list[str]] = field(default_factory=dict)  # the picked probe's, by split
 
     @property
     def validation(self) -> dict[str, float]:
@@ -119,4 +120,5 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
               f"validation_{select}": [[c["steps"], c["validation"][select]]
                                        for c in checkpoints]}
     kept = [{k: c[k] for k in ("steps", "validation", "scores")} for c in checkpoints]
-    return Finetuned(model, tokenizer, budget, curves, kept, best["steps"])
+    return Finetuned(model, tokenizer, budget, curves, kept, best["steps"],
+                     best.get("outputs", {}))

@@ -198,6 +198,7 @@ class OneShotCft(Experiment):
         budget: dict[str, float] = {"tokens": 0, "loss_tokens": 0, "steps": 0, "examples": 0,
                                     "wall_s": 0.0}
         curves, extra, checkpoints, validation = {}, {"seed_problem": problem.text}, [], None
+        solved: dict[str, list[str]] = {}
         if spec.trainer == "sft":
             build, data_s = (None, 0.0) if spec.data == "full-gold" else self.build(
                 ctx, state, problem, seed, model, tok,
@@ -210,6 +211,7 @@ class OneShotCft(Experiment):
             budget = {**done.budget, "examples": len(records), "data_s": data_s,
                       "epochs": ft.examples / len(records)}
             curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
+            solved = done.outputs
             if build is not None:
                 extra["data"] = build.summary()
         elif spec.trainer == "rl":
@@ -227,7 +229,7 @@ class OneShotCft(Experiment):
                       "examples": 1, "picked_steps": sel.best_step, "wall_s": sel.train_s}
             curves = {"reward": r.curve, "validation_solve_accuracy": sel.curve}
         ev = evaluate(state.chain, model, tok, p, critique=False, validation=validation,
-                      critique_gate=spec.objective == "critique")
+                      critique_gate=spec.objective == "critique", solved=solved)
         extra["solve_accuracy"] = ev.scores["solve_accuracy"]
         return CellResult(ev.scores, budget, ev.groups, curves, extra, ev.validation,
                           checkpoints, ev.generations)
