@@ -1,6 +1,6 @@
 """End to end: the smoke preset of cft-vs-sft through the CLI (every field protocol v2 promises,
-a TensorBoard loss series per trained cell), a resume that redoes nothing, and overrides that
-fail with one line."""
+the continued-pretraining control, a TensorBoard loss series per trained cell), a resume that
+redoes nothing, and overrides that fail with one line."""
 
 import json
 import subprocess
@@ -11,7 +11,8 @@ from test_tracking import loss_series
 
 from critiquelab.experiments.chain_common import EVAL
 
-TRAINED = ("sft-raw", "sft-verified", "sft-gold", "cft")
+GATED = ("sft-raw", "sft-verified", "sft-gold", "cft")
+TRAINED = ("continued-pretraining", *GATED)  # the control arm trains but has no gate
 
 
 def test_smoke_end_to_end(tmp_path, base_cache):
@@ -25,20 +26,25 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     res = json.loads((out / "results.json").read_text())
     assert res["experiment"] == "cft-vs-sft" and res["seeds"] == [0] and res["bases"] == 1
     for arm in ("base", *TRAINED):
-        for metric in ("solve_accuracy", "format_rate", "critique_accuracy",
-                       "error_localization"):
+        for metric in ("solve_accuracy", "sound_solution", "format_rate",
+                       "critique_accuracy", "error_localization"):
             for split in EVAL:
                 cell = res["arms"][arm][metric][split]
                 assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
         lines = (out / "cells" / f"{arm}__seed0.generations.jsonl").read_text().splitlines()
         assert {"item", "split", "metric", "prompt", "output", "score"} <= set(
             json.loads(lines[0]))
-    assert set(res["validity"]) == set(TRAINED)
+        for split in EVAL:  # a sound solution is a right one
+            assert (res["arms"][arm]["sound_solution"][split]["mean"]
+                    <= res["arms"][arm]["solve_accuracy"][split]["mean"])
+    assert set(res["validity"]) == set(GATED)
     assert all(set(v) >= {"metric", "value", "reference", "passed"}
                for v in res["validity"].values())
     assert res["validity"]["cft"]["metric"] == "critique_accuracy"
     assert res["comparisons"] and all("p_holm" in c and "mde" in c and c["verdict"] in
                                       ("ok", "withheld") for c in res["comparisons"])
+    pairs = {(c["arm"], c["baseline"]) for c in res["comparisons"]}
+    assert {("cft", "continued-pretraining"), ("sft-gold", "continued-pretraining")} <= pairs
     assert all(c["verdict"] == "withheld" for c in res["comparisons"]
                if not res["validity"].get(c["arm"], {"passed": True})["passed"])
     for arm in TRAINED:

@@ -90,6 +90,7 @@ class CftVsSft(ChainFinetune):
                 "better than fine-tuning on solutions, at the same training budget?")
     arm_table = (BASE, CONTINUED, sft_arm("raw"), sft_arm("verified"), sft_arm("gold"), CFT)
     baseline = "sft-gold"
+    metrics = ("solve_accuracy", "sound_solution", "format_rate", *CRITIQUE)
 
     def comparisons(self) -> tuple[Comparison, ...]:
         """Every arm against sft-gold, and both methods against more of stage 0's training."""
