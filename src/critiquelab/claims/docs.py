@@ -44,6 +44,19 @@ def experiment_block(experiment: str, results: dict | None) -> str:
     parts = [_provenance(results, experiment), "Scores in percent, 95% bootstrap CIs."]
     for metric, header, rows in metric_tables(results):
         parts.append(f"**{metric}**\n\n" + md_table(header, rows))
+    trivial = results.get("trivial", {})
+    splits = list(dict.fromkeys(sp for by_sp in trivial.values() for sp in by_sp))
+    if splits:
+        parts.append("**Trivial baselines** (always the most common answer or verdict; a "
+                     "uniformly random line)\n\n" + md_table(
+                         ["metric", *splits], [[m, *(_pct(by_sp.get(sp)) for sp in splits)]
+                                               for m, by_sp in trivial.items()]))
+    gates = [[arm, g["metric"], _pct(g["value"]), f"{_pct(g['reference'])} ({g['against']})",
+              {True: "passed", False: "failed"}.get(g["passed"], "–")]
+             for arm, g in results.get("validity", {}).items()]
+    if gates:
+        parts.append("**Validity gates** (validation split)\n\n" + md_table(
+            ["arm", "metric", "value", "reference", "gate"], gates))
     comps = [[c["arm"], c["baseline"], c["metric"], c["split"],
               effect_text(c["mean"], c["ci95"]),
               "–" if c.get("p_holm") is None else f"{c['p_holm']:.3f}",
@@ -51,7 +64,14 @@ def experiment_block(experiment: str, results: dict | None) -> str:
     if comps:
         parts.append("**Paired differences (points)**\n\n" + md_table(
             ["arm", "baseline", "metric", "split", "difference", "p_holm", "verdict"], comps))
+    if results.get("conclusions"):
+        parts.append("**What the numbers say**\n\n" + "\n".join(
+            f"- {line}" for line in results["conclusions"]))
     return "\n\n".join(parts)
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
 
 
 def claims_block(root: Path) -> str:
