@@ -100,15 +100,33 @@ class CftVsSft(ChainFinetune):
     def conclusions(self, results: dict) -> list[str]:
         if not {"base", "sft-gold", "cft"} <= set(results["arms"]):
             return []
-        base = results["arms"]["base"]["solve_accuracy"]
+        arms, trivial = results["arms"], results.get("trivial", {}).get("solve_accuracy", {})
+        base = arms["base"]
         out = []
+        if "sound_solution" in base and "id" in base["sound_solution"]:
+            out.append(f"The base writes a sound solution (every line right) for "
+                       f"{_pct(base['sound_solution']['id']['mean'])} of id problems (the "
+                       "testbed's target: at least 50%).")
+        for sp in (s for s in self.splits if s.startswith("ood") and s in trivial):
+            gap = base["solve_accuracy"][sp]["mean"] - trivial[sp]
+            out.append(f"On {sp} the base solves {_pct(base['solve_accuracy'][sp]['mean'])} "
+                       f"against {_pct(trivial[sp])} for always giving the most common answer "
+                       f"({100 * gap:+.1f} points; the target: at least +10).")
+        failed = [a for a, g in results.get("validity", {}).items() if g["passed"] is False]
+        out.append("Every gated arm passed its validity gate." if not failed else
+                   f"Failed their validity gate (their comparisons are withheld): "
+                   f"{', '.join(failed)}.")
         for arm in ("sft-gold", "cft"):
             for sp in self.splits:
-                a, b = results["arms"][arm]["solve_accuracy"][sp], base[sp]
-                out.append(f"{arm} solves {100 * a['mean']:.1f}% of {sp} problems against the "
-                           f"base's {100 * b['mean']:.1f}%.")
-        fr = {a: results["arms"][a]["format_rate"]["id"]["mean"] for a in results["arms"]}
+                a, b = arms[arm]["solve_accuracy"][sp], base["solve_accuracy"][sp]
+                out.append(f"{arm} solves {_pct(a['mean'])} of {sp} problems against the "
+                           f"base's {_pct(b['mean'])}.")
+        fr = {a: arms[a]["format_rate"]["id"]["mean"] for a in arms}
         worst = min(fr, key=fr.get)
-        out.append(f"Lowest format_rate on id: {worst} at {100 * fr[worst]:.1f}% "
+        out.append(f"Lowest format_rate on id: {worst} at {_pct(fr[worst])} "
                    "(a drop against the base means fine-tuning overwrote the solution format).")
         return out
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
