@@ -208,8 +208,11 @@ class OneShotCft(Experiment):
             data = list(islice(cycle(records), ft.examples))
             done = finetune(ctx, self.name, arm, seed, model, tok, data, ft,
                             probe(state.chain, p), "solve_accuracy")
+            # passes over the distinct records: for the whole budget, and up to the checkpoint
+            # validation picked (the model that is scored)
             budget = {**done.budget, "examples": len(records), "data_s": data_s,
-                      "epochs": ft.examples / len(records)}
+                      "epochs": ft.examples / len(records),
+                      "picked_epochs": done.picked_steps * ft.batch_size / len(records)}
             curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
             solved = done.outputs
             if build is not None:
