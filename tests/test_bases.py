@@ -8,7 +8,13 @@ import json
 import pytest
 
 from critiquelab.experiments import get_experiment
-from critiquelab.experiments.bases import RECIPE_FILE, SHIPPED, base_key, shipped_bases
+from critiquelab.experiments.bases import (
+    RECIPE_FILE,
+    SHIPPED,
+    base_key,
+    install_shipped,
+    shipped_bases,
+)
 from critiquelab.experiments.chain_common import chain_splits, pretrained_base
 from critiquelab.experiments.runner import make_context
 
@@ -39,3 +45,13 @@ def test_stage_0_installs_the_shipped_base(tmp_path):
     assert path.name == f"chain-{key}" and key in shipped_bases()
     assert (path / "model.safetensors").read_bytes() == (
         shipped_bases()[key] / "model.safetensors").read_bytes()
+
+
+def test_a_second_install_of_the_same_base_keeps_the_first(tmp_path):
+    # two processes may both find the base missing and race to install it (parallel tests,
+    # parallel experiments); the loser must keep the winner's copy, not fail
+    key = next(iter(shipped_bases()))
+    target = tmp_path / "bases" / f"chain-{key}"
+    assert install_shipped(key, target) and install_shipped(key, target)
+    assert (target / "config.json").is_file()
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp left behind

@@ -34,7 +34,8 @@ def shipped_bases() -> dict[str, Path]:
 
 
 def install_shipped(key: str, target: Path) -> bool:
-    """Copy the shipped base with recipe hash `key` to `target` (atomically); False if none."""
+    """Copy the shipped base with recipe hash `key` to `target` (atomically; a process that
+    loses the race to install it keeps the winner's copy); False if none."""
     source = shipped_bases().get(key)
     if source is None:
         return False
@@ -42,7 +43,11 @@ def install_shipped(key: str, target: Path) -> bool:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         shutil.copytree(source, tmp, dirs_exist_ok=True)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return True
