@@ -21,8 +21,8 @@ from critiquelab.experiments.runner import make_context
 RECIPES = sorted(SHIPPED.glob(f"*/{RECIPE_FILE}"))
 
 
-def test_the_smoke_base_is_shipped():
-    assert "cft-vs-sft-smoke" in {r.parent.name for r in RECIPES}
+def test_the_smoke_and_default_bases_are_shipped():
+    assert {"cft-vs-sft-smoke", "cft-vs-sft-default"} <= {r.parent.name for r in RECIPES}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.parent.name)
