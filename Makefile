@@ -27,9 +27,11 @@ setup: $(DEV)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/critiquelab run cft-vs-sft --preset default --out runs/demo
 
+# One test file per worker process and one thread per worker: on 2 cores, two workers.
 test: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
-	HF_HUB_OFFLINE=1 $(BIN)/pytest
+	HF_HUB_OFFLINE=1 CRITIQUELAB_THREADS=1 OMP_NUM_THREADS=1 \
+	  $(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
