@@ -41,7 +41,11 @@ def experiment_block(experiment: str, results: dict | None) -> str:
     if results is None:
         return (f"Not yet run at the default preset (`docs/results/{experiment}.json` is not "
                 "committed).")
-    parts = [_provenance(results, experiment), "Scores in percent, 95% bootstrap CIs."]
+    parts = [_provenance(results, experiment)]
+    if results.get("conclusions"):
+        parts.append("**What the numbers say**\n\n" + "\n".join(
+            f"- {line}" for line in results["conclusions"]))
+    parts.append("Scores in percent, 95% bootstrap CIs.")
     for metric, header, rows in metric_tables(results):
         parts.append(f"**{metric}**\n\n" + md_table(header, rows))
     trivial = results.get("trivial", {})
@@ -64,9 +68,6 @@ def experiment_block(experiment: str, results: dict | None) -> str:
     if comps:
         parts.append("**Paired differences (points)**\n\n" + md_table(
             ["arm", "baseline", "metric", "split", "difference", "p_holm", "verdict"], comps))
-    if results.get("conclusions"):
-        parts.append("**What the numbers say**\n\n" + "\n".join(
-            f"- {line}" for line in results["conclusions"]))
     return "\n\n".join(parts)
 
 
