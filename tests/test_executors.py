@@ -47,12 +47,11 @@ def test_worker_processes_give_the_same_cells(sequential, tmp_path):
 
 
 def test_ray_gives_the_same_cells(sequential, tmp_path):
-    pytest.importorskip("ray")
     assert _run(tmp_path, "ray", executor="ray") == sequential
 
 
 def test_submitit_gives_the_same_cells(sequential, tmp_path):
-    pytest.importorskip("submitit")  # its debug cluster runs the jobs here, as SLURM would
+    # submitit's debug cluster runs the jobs here, as SLURM would
     got = _run(tmp_path, "slurm", executor="slurm", executor_options={"cluster": "debug"})
     assert got == sequential
 

@@ -12,8 +12,6 @@ from typer.testing import CliRunner
 from critiquelab.cli import app
 from critiquelab.worlds import get_world
 
-pytest.importorskip("lm_eval")
-
 LIMIT = 3
 
 

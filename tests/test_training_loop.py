@@ -48,7 +48,6 @@ def test_a_resumed_fast_run_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_fast_loop_writes_tensorboard_events(tmp_path):
-    pytest.importorskip("tensorboard")
     _train(tmp_path, "fast", max_steps=2, report_to="tensorboard", run_name="e/arm/seed0")
     assert list((tmp_path / "runs").rglob("events.out.tfevents.*"))
 

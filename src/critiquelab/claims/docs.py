@@ -13,7 +13,7 @@ from pathlib import Path
 
 from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
-from critiquelab.claims.render import effect_text, md_table
+from critiquelab.claims.render import effect_text, md_table, number_text
 from critiquelab.io import atomic_write_text
 from critiquelab.reporting.report import metric_tables
 
@@ -53,9 +53,11 @@ def experiment_block(experiment: str, results: dict | None) -> str:
     if splits:
         parts.append("**Trivial baselines** (always the most common answer or verdict; a "
                      "uniformly random line)\n\n" + md_table(
-                         ["metric", *splits], [[m, *(_pct(by_sp.get(sp)) for sp in splits)]
-                                               for m, by_sp in trivial.items()]))
-    gates = [[arm, g["metric"], _pct(g["value"]), f"{_pct(g['reference'])} ({g['against']})",
+                         ["metric", *splits],
+                         [[m, *(number_text(by_sp.get(sp)) for sp in splits)]
+                          for m, by_sp in trivial.items()]))
+    gates = [[arm, g["metric"], number_text(g["value"]),
+              f"{number_text(g['reference'])} ({g['against']})",
               {True: "passed", False: "failed"}.get(g["passed"], "–")]
              for arm, g in results.get("validity", {}).items()]
     if gates:
@@ -70,9 +72,6 @@ def experiment_block(experiment: str, results: dict | None) -> str:
             ["arm", "baseline", "metric", "split", "difference", "p_holm", "verdict"], comps))
     return "\n\n".join(parts)
 
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
 
 
 def claims_block(root: Path) -> str:

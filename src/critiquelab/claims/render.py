@@ -25,7 +25,8 @@ def effect_text(mean: float | None, ci95: list | None) -> str:
     return f"{100 * mean:+.1f} [{100 * ci95[0]:+.1f}, {100 * ci95[1]:+.1f}]"
 
 
-def _num(x: float | None, scale: float = 100, fmt: str = ".1f") -> str:
+def number_text(x: float | None, scale: float = 100, fmt: str = ".1f") -> str:
+    """A share in points (or any number scaled and formatted), a dash when there is none."""
     return "–" if x is None else f"{scale * x:{fmt}}"
 
 
@@ -65,7 +66,7 @@ def test_rows(claim: dict) -> tuple[list[str], list[list[str]]]:
                          f"{t['split']}", t["direction"],
                          "–" if t["published"] is None else f"{100 * t['published']:+.1f}",
                          effect_text(t["mean"], t["ci95"]),
-                         _num(t.get("p_holm"), 1, ".3f"), _num(t.get("mde")), gates,
+                         number_text(t.get("p_holm"), 1, ".3f"), number_text(t.get("mde")), gates,
                          "yes" if t.get("floor") else "no", t["verdict"], t["reason"]])
     return header, rows
 

@@ -22,7 +22,6 @@ from critiquelab.experiments.chain_common import (
     ChainState,
     arm_records,
     chain_setup,
-    continued_pretraining_records,
     evaluate,
     probe,
     sft_arm,
@@ -50,8 +49,6 @@ class ChainFinetune(Experiment):
 
     def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int):
         """The arm's endless seeded record stream (the budget takes its first examples)."""
-        if self.arm(arm).data == "pretrain":
-            return continued_pretraining_records(state, ctx.params, seed)
         return arm_records(state, self.arm(arm).data, seed, ctx.params["error_rate"])
 
     def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,

@@ -9,7 +9,7 @@ import random
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from critiquelab.critics.base import ExactCritic
@@ -117,6 +117,7 @@ class ChainState:
     splits: dict[str, list[Problem]]
     candidates: dict[str, list[Candidate]]
     base_dirs: list[Path]
+    params: dict = field(default_factory=dict)  # the resolved preset (the `pretrain` source)
 
     @property
     def base_dir(self) -> Path:
@@ -159,7 +160,7 @@ def chain_setup(ctx: RunContext) -> ChainState:
     rng = random.Random(f"candidates:{ctx.params['data_seed']}")
     candidates = {sp: make_candidates(world, splits[sp], rng) for sp in (*EVAL, "validation")}
     bases = [pretrained_base(world, splits["pretrain"], ctx, b) for b in range(ctx.bases)]
-    return ChainState(world, COMPACT, splits, candidates, bases)
+    return ChainState(world, COMPACT, splits, candidates, bases, ctx.params)
 
 
 def make_candidates(world: World, problems: list[Problem], rng: random.Random,
@@ -176,8 +177,14 @@ def make_candidates(world: World, problems: list[Problem], rng: random.Random,
 def pretrain_documents(world: World, problems: list[Problem], params: dict,
                        base: int = 0) -> list[dict]:
     """Stage 0's seeded corpus: flawed and correct solutions plus critique text."""
-    pre = params["pretrain"]
     rng = random.Random(f"pretrain:{params['data_seed']}" + (f":{base}" if base else ""))
+    return _mixture(world, problems, params, rng)
+
+
+def _mixture(world: World, problems: list[Problem], params: dict, rng: random.Random
+             ) -> list[dict]:
+    """One seeded draw of stage 0's corpus over `problems`."""
+    pre = params["pretrain"]
     return pretrain_corpus(world, problems, COMPACT, rng, ExactCritic(world), pre["error_rate"],
                            pre["critique_share"])
 
@@ -208,22 +215,20 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
     return path
 
 
-def continued_pretraining_records(state: ChainState, params: dict, seed: int
-                                  ) -> Iterator[dict]:
-    """More of stage 0: fresh seeded draws of the pretraining mixture over its problems, pass
-    after pass, for the control arm that fine-tuning gains are measured against."""
-    pre = params["pretrain"]
-    rng = random.Random(f"continued-pretraining:{params['data_seed']}:{seed}")
+def _more_pretraining(state: ChainState, seed: int) -> Iterator[dict]:
+    """Fresh seeded draws of stage 0's mixture over its problems, pass after pass."""
+    rng = random.Random(f"continued-pretraining:{state.params['data_seed']}:{seed}")
     while True:
-        yield from pretrain_corpus(state.world, state.splits["pretrain"], state.fmt, rng,
-                                   ExactCritic(state.world), pre["error_rate"],
-                                   pre["critique_share"])
+        yield from _mixture(state.world, state.splits["pretrain"], state.params, rng)
 
 
 def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
                 salt: str = "") -> Iterator[dict]:
-    """An arm's seeded, endless record stream: `cft` critiques by the exact critic, or
-    imitation of `gold`, `raw` or `verified` solutions."""
+    """An arm's seeded, endless record stream: `cft` critiques by the exact critic,
+    imitation of `gold`, `raw` or `verified` solutions, or `pretrain`: more of stage 0's own
+    mixture (the control that fine-tuning gains are measured against)."""
+    if source == "pretrain":
+        return _more_pretraining(state, seed)
     rng = random.Random(f"{salt or source}:{seed}")
     problems = list(state.splits["train"])
     rng.shuffle(problems)
