@@ -1,13 +1,16 @@
-"""Instruction tasks on chain-world problems, each with its own output space (CLAIMS.md C3).
+"""Instruction tasks on chain-world problems, several per output space (CLAIMS.md C3).
 
-An instance shows a problem's definitions and the task's arguments, never the task itself:
+An instance shows a problem's definitions and two argument variables, never the task:
 
-    Input: a = 7. b = a + 5. c = b * 2. Arguments: c, a
-    Output: yes
+    Q: a = 7. b = a + 5. c = b * 2. Find c, a.
+    Answer: right
 
-Only the instruction says what to compute, so a model without one can at best guess the task
-from the argument types. Four output spaces (a number, a variable name, yes/no, a comparison)
-each hold one task seen in training and one held out.
+Every task draws its arguments the same way and every output space holds two tasks seen in
+tuning (and one held out), so neither the input nor the output space tells the task apart:
+only the instruction does. Instructions are written in what the base read in pretraining
+(chain-world problems, solutions and critiques): the output space is listed after `Answer:`,
+and a task is defined by a worked example on one fixed problem, its derivation a formula over
+the example's variables.
 """
 
 from __future__ import annotations
@@ -17,18 +20,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from critiquelab.worlds.base import Problem
-from critiquelab.worlds.chain.model import Def, definitions, needed_order, values
+from critiquelab.worlds.chain.model import (
+    Def,
+    definitions,
+    needed_order,
+    render_problem,
+    values,
+)
 
 STYLES = ("full", "simplified", "empty", "delusive")
-SPACE_INSTRUCTIONS = {"number": "Answer with a number.",
-                      "variable": "Answer with a variable name.",
-                      "yes/no": "Answer yes or no.",
-                      "comparison": "Answer greater, less or equal."}
+# Each output space as the `simplified` instruction lists it.
+SPACES = {"number": "0, 1, 2, ...", "variable": "a, b, c, ...", "verdict": "right, wrong",
+          "sign": "+, -, ="}
+
+# The fixed problem every definition works on: c = 4, d = 7, e = 5; arguments e, c.
+EXAMPLE_DEFS = {"c": Def("c", None, (4,)), "d": Def("d", "+", ("c", 3)),
+                "e": Def("e", "-", ("d", 2))}
+EXAMPLE_ARGS = ("e", "c")
+
+Answer = Callable[[dict[str, Def], dict[str, int], str, str], str]
 
 
 @dataclass(frozen=True)
 class Instance:
-    """One task applied to one problem: the input line, the answer and the output space."""
+    """One task applied to one problem: the question, the answer and the output space."""
 
     task: str
     input: str
@@ -39,14 +54,16 @@ class Instance:
 @dataclass(frozen=True)
 class TaskType:
     name: str
-    space_kind: str  # a key of SPACE_INSTRUCTIONS
-    definition: str  # the real instruction, without its output-space sentence
-    answer: Callable[[dict[str, Def], dict[str, int], tuple[str, ...]], str]
-    arguments: Callable[[dict[str, Def], dict[str, int], random.Random], tuple[str, ...]]
+    space_kind: str  # a key of SPACES
+    derivation: str  # the solution lines of the worked example, over EXAMPLE_DEFS
+    answer: Answer  # (definitions, values, first argument, second argument) -> answer
 
-
-def _ops(defs: dict[str, Def]) -> list[str]:
-    return sorted(v for v, d in defs.items() if d.op is not None)
+    def definition(self) -> str:
+        """The task as a worked example in the pretraining format, its answer computed."""
+        vals = values(EXAMPLE_DEFS)
+        question = render_problem(list(EXAMPLE_DEFS.values()), ", ".join(EXAMPLE_ARGS))
+        return (f"Q: {question}\nSolution:\n{self.derivation}\n"
+                f"Answer: {self.answer(EXAMPLE_DEFS, vals, *EXAMPLE_ARGS)}\n")
 
 
 def _needs(defs: dict[str, Def], var: str) -> set[str]:
@@ -61,66 +78,63 @@ def _needs(defs: dict[str, Def], var: str) -> set[str]:
     return out
 
 
-def _one_op(defs, vals, rng) -> tuple[str, ...]:
-    return (rng.choice(_ops(defs)),)
+def arguments(defs: dict[str, Def], rng: random.Random) -> tuple[str, str]:
+    """The one argument draw of every task: two variables x and y, where computing x reads y
+    with probability 1/2 (when some pair does)."""
+    pairs = [(x, y) for x in sorted(defs) for y in sorted(defs) if x != y]
+    reads = [(x, y) for x, y in pairs if y in _needs(defs, x)]
+    if reads and rng.random() < 0.5:
+        return rng.choice(reads)
+    return rng.choice([p for p in pairs if p not in reads])
 
 
-def _any_var(defs, vals, rng) -> tuple[str, ...]:
-    return (rng.choice(sorted(defs)),)
+def _sign(a: int, b: int) -> str:
+    return "+" if a > b else "-" if a < b else "="
 
 
-def _two_vars(defs, vals, rng) -> tuple[str, ...]:
-    return tuple(rng.sample(sorted(defs), 2))
-
-
-def _needs_pair(defs, vals, rng) -> tuple[str, ...]:
-    """An operation and, with probability 1/2 when both kinds exist, a variable it reads."""
-    x = rng.choice(_ops(defs))
-    inside = sorted(_needs(defs, x))
-    outside = sorted(set(defs) - _needs(defs, x) - {x})
-    pick = inside if (rng.random() < 0.5 or not outside) and inside else outside
-    return x, rng.choice(pick)
-
-
-def _compare(a: int, b: int) -> str:
-    return "greater" if a > b else "less" if a < b else "equal"
-
-
-def _by_value(vals: dict[str, int], sign: int) -> str:
-    return min(sorted(vals), key=lambda v: sign * vals[v])
+def _verdict(holds: bool) -> str:
+    return "right" if holds else "wrong"
 
 
 TASKS: dict[str, TaskType] = {t.name: t for t in (
-    TaskType("value", "number", "Compute the value of the first argument.",
-             lambda d, v, a: str(v[a[0]]), _one_op),
-    TaskType("count", "number", "Count the operations needed to compute the first argument.",
-             lambda d, v, a: str(len(needed_order(d, a[0]))), _one_op),
-    TaskType("largest", "variable", "Name the variable with the largest value (on a tie, the "
-             "first in the alphabet).", lambda d, v, a: _by_value(v, -1), lambda d, v, r: ()),
-    TaskType("smallest", "variable", "Name the variable with the smallest value (on a tie, the "
-             "first in the alphabet).", lambda d, v, a: _by_value(v, 1), lambda d, v, r: ()),
-    TaskType("needs", "yes/no", "Say whether computing the first argument reads the second.",
-             lambda d, v, a: "yes" if a[1] in _needs(d, a[0]) else "no", _needs_pair),
-    TaskType("even", "yes/no", "Say whether the value of the first argument is even.",
-             lambda d, v, a: "yes" if v[a[0]] % 2 == 0 else "no", _any_var),
-    TaskType("compare", "comparison", "Compare the value of the first argument with the value "
-             "of the second.", lambda d, v, a: _compare(v[a[0]], v[a[1]]), _two_vars),
-    TaskType("compare-twice", "comparison", "Compare twice the value of the first argument "
-             "with the value of the second.",
-             lambda d, v, a: _compare(2 * v[a[0]], v[a[1]]), _two_vars),
+    # number: the value of x; the operations computing x needs; |x - y|
+    TaskType("value", "number", "d = c + 3 = 4 + 3 = 7\ne = d - 2 = 7 - 2 = 5",
+             lambda d, v, x, y: str(v[x])),
+    TaskType("count", "number", "Step 1: d = c + 3\nStep 2: e = d - 2",
+             lambda d, v, x, y: str(len(needed_order(d, x)))),
+    TaskType("difference", "number", "e - c = 5 - 4 = 1",
+             lambda d, v, x, y: str(abs(v[x] - v[y]))),
+    # variable: the larger of x and y; the smaller (x on a tie); the largest of all variables
+    # (on a tie, the first in the alphabet)
+    TaskType("larger", "variable", "e = 5\nc = 4", lambda d, v, x, y: x if v[x] >= v[y] else y),
+    TaskType("smaller", "variable", "e = 5\nc = 4", lambda d, v, x, y: x if v[x] <= v[y] else y),
+    TaskType("largest", "variable", "c = 4\nd = 7\ne = 5",
+             lambda d, v, x, y: min(sorted(v), key=lambda k: -v[k])),
+    # verdict: computing x reads y; x is even; x equals y
+    TaskType("uses", "verdict", "e = d - 2\nd = c + 3",
+             lambda d, v, x, y: _verdict(y in _needs(d, x))),
+    TaskType("even", "verdict", "e = 5 = 2 * 2 + 1",
+             lambda d, v, x, y: _verdict(v[x] % 2 == 0)),
+    TaskType("equal", "verdict", "e = 5\nc = 4", lambda d, v, x, y: _verdict(v[x] == v[y])),
+    # sign of x - y; of x - 2y; of 2x - y
+    TaskType("compare", "sign", "e - c = 5 - 4 = 1", lambda d, v, x, y: _sign(v[x], v[y])),
+    TaskType("compare-half", "sign", "e - 2 * c = 5 - 2 * 4 = 5 - 8",
+             lambda d, v, x, y: _sign(v[x], 2 * v[y])),
+    TaskType("compare-twice", "sign", "2 * e - c = 2 * 5 - 4 = 10 - 4",
+             lambda d, v, x, y: _sign(2 * v[x], v[y])),
 )}
-SEEN = ("value", "largest", "needs", "compare")
-UNSEEN = ("count", "smallest", "even", "compare-twice")
+SEEN = ("value", "count", "larger", "smaller", "uses", "even", "compare", "compare-half")
+UNSEEN = ("difference", "largest", "equal", "compare-twice")
 
 
-def output_space(task: TaskType, defs: dict[str, Def], max_value: int) -> tuple[str, ...]:
-    """Every answer the task could have on this problem (a count: 1 to its definitions)."""
-    if task.space_kind == "number":
-        lo, hi = (0, max_value) if task.name == "value" else (1, len(defs))
-        return tuple(str(n) for n in range(lo, hi + 1))
-    if task.space_kind == "variable":
+def output_space(space_kind: str, defs: dict[str, Def], max_value: int) -> tuple[str, ...]:
+    """Every answer a task of this output space could have on the problem: the space depends on
+    the problem, never on the task (numbers run to the world's largest value or count)."""
+    if space_kind == "number":
+        return tuple(str(n) for n in range(max(max_value, len(defs)) + 1))
+    if space_kind == "variable":
         return tuple(sorted(defs))
-    return ("yes", "no") if task.space_kind == "yes/no" else ("greater", "less", "equal")
+    return ("right", "wrong") if space_kind == "verdict" else ("+", "-", "=")
 
 
 def make_instance(task_name: str, problem: Problem, rng: random.Random,
@@ -128,33 +142,34 @@ def make_instance(task_name: str, problem: Problem, rng: random.Random,
     """The task on the problem with seeded arguments."""
     task = TASKS[task_name]
     defs = definitions(problem)
-    vals = values(defs)
-    args = task.arguments(defs, vals, rng)
+    x, y = arguments(defs, rng)
     given = problem.text.rsplit(" Find ", 1)[0]
-    text = f"{given} Arguments: {', '.join(args) if args else '-'}"
-    return Instance(task_name, text, task.answer(defs, vals, args),
-                    output_space(task, defs, max_value))
+    return Instance(task_name, f"{given} Find {x}, {y}.", task.answer(defs, values(defs), x, y),
+                    output_space(task.space_kind, defs, max_value))
 
 
 def instruction(task_name: str, style: str) -> str:
     """The instruction line(s) an instance gets under a style; '' for `empty`."""
     task = TASKS[task_name]
-    space = SPACE_INSTRUCTIONS[task.space_kind]
-    return {"full": f"{task.definition} {space}\n", "simplified": f"{space}\n", "empty": "",
-            "delusive": f"{task.definition} {space}\n"}[style]
+    space = f"Answer: {SPACES[task.space_kind]}\n"
+    return {"full": space + task.definition(), "simplified": space, "empty": "",
+            "delusive": space + task.definition()}[style]
+
+
+def _question(inst: Instance) -> str:
+    return f"Q: {inst.input}\nAnswer: "
 
 
 def prompt(inst: Instance, style: str, demo: Instance | None = None,
            rng: random.Random | None = None) -> str:
-    """The prompt of an instance; `delusive` adds a demonstration whose output is a wrong
-    answer drawn from the demonstration's output space."""
+    """The prompt of an instance; `delusive` adds a demonstration whose answer is a wrong one
+    drawn from the demonstration's output space."""
     head = instruction(inst.task, style)
     if style == "delusive":
         if demo is None or rng is None:
             raise ValueError("a delusive prompt needs a demonstration and an rng")
-        wrong = rng.choice([a for a in demo.space if a != demo.answer])
-        head += f"Example: {demo.input}\nOutput: {wrong}\n"
-    return f"{head}Input: {inst.input}\nOutput: "
+        head += _question(demo) + rng.choice([a for a in demo.space if a != demo.answer]) + "\n"
+    return head + _question(inst)
 
 
 def read_output(text: str) -> str:

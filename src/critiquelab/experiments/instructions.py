@@ -1,12 +1,15 @@
 """instructions: does instruction tuning teach the task or only its output format (CLAIMS.md C3)?
 
-Eight chain-world task types in four output spaces (data/instruction_tasks.py). Each arm
-tunes the cached chain-world base on the same instances of the four seen types; only the
-instruction differs: `full` (the real task definition and its output space), `simplified`
-(the output space alone), `empty` (nothing), `delusive` (the real instruction plus a
-demonstration whose output is wrong). Every arm is then scored on held-out problems of the
-seen types and of the four unseen types, prompted in its own style. `random-guess` needs no
-model: a uniform draw from each instance's output space.
+Twelve chain-world task types in four output spaces, two seen and one unseen per space, all
+on the same kind of input (data/instruction_tasks.py), so within a space only the instruction
+tells the seen tasks apart. Each arm tunes the cached chain-world base for the same optimizer
+steps at the same batch size on the same instances of the eight seen types; only the
+instruction differs: `full` (the output space and a worked example defining the task, in the
+pretraining vocabulary), `simplified` (the output space alone), `empty` (nothing), `delusive`
+(the full instruction plus a demonstration whose answer is wrong). Every arm is then scored
+on held-out problems of the seen and of the four unseen types, prompted in its own style.
+`random-guess` needs no model: a uniform draw from each instance's output space, which is the
+space's (never the task's).
 """
 
 from __future__ import annotations
