@@ -41,6 +41,11 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert all(set(v) >= {"metric", "value", "reference", "passed"}
                for v in res["validity"].values())
     assert res["validity"]["cft"]["metric"] == "critique_accuracy"
+    gate_curve = res["curves"]["cft"]["validation_critique_accuracy"][0]  # judged at checkpoints
+    assert len(gate_curve) >= 3 and res["validity"]["cft"]["value"] in {v for _, v in gate_curve}
+    if not res["validity"]["cft"]["passed"]:
+        assert any(c.startswith("cft's validation critique_accuracy along its budget")
+                   for c in res["conclusions"])
     assert res["comparisons"] and all("p_holm" in c and "mde" in c and c["verdict"] in
                                       ("ok", "withheld") for c in res["comparisons"])
     pairs = {(c["arm"], c["baseline"]) for c in res["comparisons"]}

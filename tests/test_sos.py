@@ -47,5 +47,11 @@ def test_smoke_run_end_to_end(tmp_path, base_cache):
     assert max(tokens) <= SMOKE["train"]["token_budget"] * 1.1
     assert budget["optimal-path"]["problems"] > budget["stream-of-search"]["problems"]
     assert any("optimal-path" in c for c in results["conclusions"])
+    for arm in exp.arms:  # one model per learning rate; the kept one is the validation best
+        for run in results["extra"][arm]:
+            sweep = run["lr_sweep"]
+            assert list(sweep) == [f"{lr:g}" for lr in SMOKE["train"]["learning_rates"]]
+            assert sweep[f"{run['learning_rate']:g}"] == max(sweep.values())
+        assert results["validity"][arm]["against"] == "trivial"
     assert any(c["metric"] == "solve_accuracy" and c["split"] == "held-out-targets"
                for c in results["comparisons"])

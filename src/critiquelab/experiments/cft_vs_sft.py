@@ -70,7 +70,7 @@ class ChainFinetune(Experiment):
         spec = FinetuneSpec.of(ctx.params["finetune"])
         records = take_examples(self.records(ctx, state, arm, seed), spec.examples, arm)
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
-                        probe(state, ctx.params), "solve_accuracy")
+                        probe(state, ctx.params, critique_gate), "solve_accuracy")
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
                       critique_gate, sound, done.outputs)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
@@ -113,6 +113,8 @@ class CftVsSft(ChainFinetune):
         out.append("Every gated arm passed its validity gate." if not failed else
                    f"Failed their validity gate (their comparisons are withheld): "
                    f"{', '.join(failed)}.")
+        for arm in failed:
+            out += gate_curve(results, arm)
         for arm in ("sft-gold", "cft"):
             for sp in self.splits:
                 a, b = arms[arm]["solve_accuracy"][sp], base["solve_accuracy"][sp]
@@ -123,6 +125,18 @@ class CftVsSft(ChainFinetune):
         out.append(f"Lowest format_rate on id: {worst} at {_pct(fr[worst])} "
                    "(a drop against the base means fine-tuning overwrote the solution format).")
         return out
+
+
+def gate_curve(results: dict, arm: str) -> list[str]:
+    """Where along its budget a gated arm stood on its gate metric (seeds averaged)."""
+    gate = results["validity"][arm]
+    runs = results.get("curves", {}).get(arm, {}).get(f"validation_{gate['metric']}", [])
+    if not runs:
+        return []
+    points = ", ".join(f"step {step:.0f} {_pct(sum(r[i][1] for r in runs) / len(runs))}"
+                       for i, (step, _) in enumerate(runs[0]))
+    return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate: above "
+            f"{_pct(gate['reference'])}, {gate['against']})."]
 
 
 def _pct(x: float) -> str:

@@ -266,9 +266,11 @@ class Evaluation:
     generations: list[dict]
 
 
-def probe(state: ChainState, params: dict) -> callable:
+def probe(state: ChainState, params: dict, critique_gate: bool = False) -> callable:
     """The checkpoint probe of a fine-tune: solving on validation (selection) and on every test
-    split (budget curves), keeping the test outputs so the picked checkpoint is not re-solved."""
+    split (budget curves), keeping the test outputs so the picked checkpoint is not re-solved;
+    with `critique_gate`, judging the validation candidates too, so a critique arm's gate
+    metric has a curve over its budget."""
     def run(model, tokenizer) -> dict:
         scores: dict[str, dict[str, list[float]]] = {}
         validation, outputs = {}, {}
@@ -281,6 +283,10 @@ def probe(state: ChainState, params: dict) -> callable:
                 outputs[sp] = got.outputs
                 for m, vals in got.scores.items():
                     scores.setdefault(m, {})[sp] = vals
+        if critique_gate:
+            got = critique_scores(model, tokenizer, state.fmt, state.candidates["validation"],
+                                  params["max_new_tokens"])
+            validation.update({m: _mean(v) for m, v in got.scores.items()})
         return {"validation": validation, "scores": scores, "outputs": outputs}
     return run
 
@@ -315,8 +321,9 @@ def evaluate(state: ChainState, model, tokenizer, params: dict, critique: bool =
                 p.text), "output": o, "score": s}
                 for p, o, s in zip(problems, got.outputs, vals, strict=True)]
         groups[sp] = [q.difficulty for q in problems]
-    if critique or critique_gate:
-        for sp in (*EVAL, "validation") if critique else ("validation",):
+    judged = "critique_accuracy" in val  # by the picked checkpoint's probe
+    if critique or (critique_gate and not judged):
+        for sp in (*EVAL, *(() if judged else ("validation",))) if critique else ("validation",):
             cands = state.candidates[sp]
             got = critique_scores(model, tokenizer, state.fmt, cands, params["max_new_tokens"])
             if sp == "validation":

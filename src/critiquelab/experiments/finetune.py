@@ -117,8 +117,8 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
               "loss_tokens": last["loss_tokens"], "wall_s": wall,
               "picked_steps": best["steps"]}
     curves = {"train_loss": last["loss_curve"],
-              f"validation_{select}": [[c["steps"], c["validation"][select]]
-                                       for c in checkpoints]}
+              **{f"validation_{m}": [[c["steps"], c["validation"][m]] for c in checkpoints]
+                 for m in last["validation"]}}
     kept = [{k: c[k] for k in ("steps", "validation", "scores")} for c in checkpoints]
     return Finetuned(model, tokenizer, budget, curves, kept, best["steps"],
                      best.get("outputs", {}))

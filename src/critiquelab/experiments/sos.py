@@ -3,7 +3,9 @@
 Two tiny models start from the same random initialisation recipe and train on the same number
 of tokens: `optimal-path` on the clean solution path of each problem, `stream-of-search` on
 serialised heuristic searches (DFS or beam BFS, sum or multiplication heuristic) with their
-dead ends, backtracking and failures. Both then write one greedy trajectory per test problem.
+dead ends, backtracking and failures. Each cell trains one model per learning rate of the
+preset's grid and keeps the one that solves most validation problems (never a test problem);
+that model then writes one greedy trajectory per test problem.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from critiquelab.data.builders import take_token_budget
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.spec import Arm, CellResult, Experiment, RunContext
+from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
 from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -31,17 +33,17 @@ SPLITS = ("seen-targets", "held-out-targets")
 SMOKE = {
     "world": {"sizes": [3], "max_number": 10, "min_target": 10, "max_target": 100,
               "heldout_seed": 0, "heldout_share": 0.1},
-    "n_eval": 10, "n_train": 400, "data_seed": 1234, "max_nodes": 20,
+    "n_eval": 10, "n_validation": 10, "n_train": 400, "data_seed": 1234, "max_nodes": 20,
     "model": "tiny-xs",
-    "train": {"token_budget": 12_000, "learning_rate": 3e-3, "batch_size": 16,
+    "train": {"token_budget": 12_000, "learning_rates": (1e-3, 3e-3), "batch_size": 16,
               "max_length": 512},
     "max_new_tokens": 200,
 }
 DEFAULT = {
     **SMOKE,
-    "n_eval": 100, "n_train": 1500,
-    "train": {"token_budget": 400_000, "learning_rate": 5e-3, "batch_size": 32,
-              "max_length": 512},
+    "n_eval": 100, "n_validation": 100, "n_train": 1500,
+    "train": {"token_budget": 400_000, "learning_rates": (5e-4, 1e-3, 2e-3, 5e-3),
+              "batch_size": 32, "max_length": 512},
     "max_new_tokens": 320,
 }
 FULL = {  # the published task: 4 numbers from 1-99; long traces need long contexts (a GPU)
@@ -49,7 +51,7 @@ FULL = {  # the published task: 4 numbers from 1-99; long traces need long conte
     "world": {**SMOKE["world"], "sizes": [4], "max_number": 99},
     "n_eval": 500, "n_train": 200_000, "max_nodes": 60,
     "model": "tiny-m",
-    "train": {"token_budget": 100_000_000, "learning_rate": 1e-3, "batch_size": 64,
+    "train": {"token_budget": 100_000_000, "learning_rates": (1e-3,), "batch_size": 64,
               "max_length": 1536},
     "max_new_tokens": 1400,
 }
@@ -97,6 +99,13 @@ def score_trajectory(p: Problem, text: str) -> dict[str, float]:
             "arithmetic_error_rate": arith / len(ops) if ops else 0.0}
 
 
+def trajectories(model, tok, problems: Sequence[Problem], params: dict) -> list[str]:
+    """One greedy trajectory per problem."""
+    prompts = [COMPACT.solve_prompt(q.text) for q in problems]
+    return [o[0] for o in generate(model, tok, prompts, params["max_new_tokens"],
+                                   batch_size=128)]
+
+
 @register_experiment
 class StreamOfSearch(Experiment):
     name = "sos"
@@ -105,8 +114,9 @@ class StreamOfSearch(Experiment):
                 "solve more Countdown problems than one trained on optimal paths, at the same "
                 "token budget?")
     # From-scratch models, as in the paper: matched on training tokens, not on a shared base's
-    # steps; without a base to beat, the arms carry no validity gate.
-    arm_table = tuple(Arm(a, a, "solve", "sft") for a in ("optimal-path", "stream-of-search"))
+    # steps; an arm counts once it solves some validation problems (no fixed answer does).
+    arm_table = tuple(Arm(a, a, "solve", "sft", Gate("solve_accuracy", "trivial"))
+                      for a in ("optimal-path", "stream-of-search"))
     matching = "tokens"
     presets = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
     metrics = ("solve_accuracy", "beyond_heuristics", "valid_trajectory", "arithmetic_error_rate")
@@ -114,8 +124,8 @@ class StreamOfSearch(Experiment):
     baseline = "optimal-path"
 
     def setup(self, ctx: RunContext) -> SosState:
-        """Test splits on seen and held-out targets first, then training problems (seen targets
-        only) with every test problem excluded by canonical hash."""
+        """Test splits on seen and held-out targets first, then validation and training problems
+        (seen targets only), every earlier problem excluded by canonical hash."""
         p = ctx.params
         worlds = {sp: get_world("countdown", **p["world"], targets=sp.removesuffix("-targets"))
                   for sp in SPLITS}
@@ -126,29 +136,42 @@ class StreamOfSearch(Experiment):
             rng = random.Random(f"{p['data_seed']}:{sp}")
             splits[sp] = generate_problems(worlds[sp], SplitSpec(p["n_eval"], sizes), rng, held)
             held |= {q.id for q in splits[sp]}
-        rng = random.Random(f"{p['data_seed']}:train")
-        splits["train"] = generate_problems(worlds["seen-targets"], SplitSpec(p["n_train"], sizes),
-                                            rng, held)
-        tests = [q for sp in SPLITS for q in splits[sp]]
+        for sp, n in (("validation", p["n_validation"]), ("train", p["n_train"])):
+            rng = random.Random(f"{p['data_seed']}:{sp}")
+            splits[sp] = generate_problems(worlds["seen-targets"], SplitSpec(n, sizes), rng, held)
+            held |= {q.id for q in splits[sp]}
+        tests = [q for sp in (*SPLITS, "validation") for q in splits[sp]]
         if leaked_ids(splits["train"], tests):
             raise AssertionError("test problems leaked into the training problems")
         solves = {sp: [strategy_solves(q, p["max_nodes"]) for q in splits[sp]] for sp in SPLITS}
         return SosState(splits, solves)
 
+    def trivial(self, ctx: RunContext, state: SosState) -> dict[str, dict[str, float]]:
+        """No fixed answer reaches a Countdown target: the trivial solve rate is 0."""
+        return {"solve_accuracy": {sp: 0.0 for sp in (*SPLITS, "validation")}}
+
     def run_cell(self, ctx: RunContext, state: SosState, arm: str, seed: int) -> CellResult:
-        p = ctx.params
-        model, tok = load_model(p["model"], seed=seed)
+        p, t = ctx.params, ctx.params["train"]
         rng = random.Random(f"{arm}:{seed}")
         problems = list(state.splits["train"])
         rng.shuffle(problems)
-        records = take_token_budget(trace_records(problems, arm, rng, p["max_nodes"]), tok,
-                                    p["train"]["token_budget"])
-        t = p["train"]
-        cfg = TrainConfig(learning_rate=t["learning_rate"], epochs=1, batch_size=t["batch_size"],
-                          max_length=t["max_length"], seed=seed, report_to=ctx.report_to,
-                          run_name=f"{self.name}/{arm}/seed{seed}")
-        result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}"),
-                       progress=ctx.progress)
+        records, sweep, best = None, {}, None
+        for lr in t["learning_rates"]:  # one model per rate, the same init and data
+            model, tok = load_model(p["model"], seed=seed)
+            records = records or take_token_budget(
+                trace_records(problems, arm, rng, p["max_nodes"]), tok, t["token_budget"])
+            cfg = TrainConfig(learning_rate=lr, epochs=1, batch_size=t["batch_size"],
+                              max_length=t["max_length"], seed=seed, report_to=ctx.report_to,
+                              run_name=f"{self.name}/{arm}/seed{seed}/lr{lr:g}")
+            result = train(model, tok, records, cfg, ctx.work_dir(f"{arm}__seed{seed}__lr{lr:g}"),
+                           progress=ctx.progress)
+            val = state.splits["validation"]
+            solved = [score_trajectory(q, o)["solved"]
+                      for q, o in zip(val, trajectories(model, tok, val, p), strict=True)]
+            sweep[f"{lr:g}"] = sum(solved) / len(solved)
+            if best is None or sweep[f"{lr:g}"] > best[0]:
+                best = (sweep[f"{lr:g}"], lr, model, result)
+        val_solve, lr, model, result = best
         budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
                   "steps": result.steps, "examples": len(records),
                   "problems": len({r["problem_id"] for r in records}), "wall_s": result.wall_s}
@@ -156,12 +179,11 @@ class StreamOfSearch(Experiment):
         gens: list[dict] = []
         groups, extra = {}, {"trajectory_chars": {}, "arithmetic_errors": {},
                              "solved_training_traces": sum(r["solved"] for r in records)
-                             / len(records)}
+                             / len(records), "lr_sweep": sweep, "learning_rate": lr}
         for sp in SPLITS:
             tests = state.splits[sp]
             prompts = [COMPACT.solve_prompt(q.text) for q in tests]
-            outs = [o[0] for o in generate(model, tok, prompts, p["max_new_tokens"],
-                                              batch_size=128)]
+            outs = trajectories(model, tok, tests, p)
             rows = [score_trajectory(q, o) for q, o in zip(tests, outs, strict=True)]
             solves = state.heuristic_solves[sp]
             scores["solve_accuracy"][sp] = [r["solved"] for r in rows]
@@ -181,7 +203,8 @@ class StreamOfSearch(Experiment):
                      for q, prompt, o, sc in zip(tests, prompts, outs, scores[m][sp],
                                                  strict=True)]
         curves = {"train_loss": [list(pt) for pt in result.loss_curve]}
-        return CellResult(scores, budget, groups, curves, extra, generations=gens)
+        return CellResult(scores, budget, groups, curves, extra,
+                          validation={"solve_accuracy": val_solve}, generations=gens)
 
     def conclusions(self, results: dict) -> list[str]:
         if set(results["arms"]) != set(self.arms):
@@ -202,6 +225,13 @@ class StreamOfSearch(Experiment):
                 ci = bootstrap_ci([r[key]["seen-targets"] for r in runs])
                 out.append(f"{arm} writes {ci['mean']:.1f} {unit} per seen-targets trajectory "
                            f"[{ci['ci95'][0]:.1f}, {ci['ci95'][1]:.1f}].")
+        for arm in self.arms:
+            runs = results["extra"][arm]
+            rates = ", ".join(f"{lr} {100 * sum(r['lr_sweep'][lr] for r in runs) / len(runs):.1f}%"
+                              for lr in runs[0]["lr_sweep"])
+            kept = ", ".join(f"{r['learning_rate']:g}" for r in runs)
+            out.append(f"{arm} solves validation problems, by learning rate (seeds averaged): "
+                       f"{rates}; the seeds kept {kept}.")
         b = results["budget"]
         out.append("Training budget: " + "; ".join(
             f"{arm} {b[arm]['tokens']:,.0f} tokens, {b[arm]['steps']:.0f} steps, "

@@ -1,0 +1,67 @@
+"""RL calibration: RLVR from the shipped default base, validation scored every few steps.
+
+    python benchmarks/rl_calibration.py --lr 1e-4 3e-4 1e-3 --every 10 --steps 40 --out rl.jsonl
+
+For each learning rate, GRPO on `sequencing`'s default RL settings (group size, completions per
+step, completion length) from the cft-vs-sft default base, resuming between evaluation points;
+one JSON line per point: the mean training reward over the last `every` steps and greedy
+validation solve accuracy. It says at which budget the reward rises on validation, which the
+sequencing preset needs for its RL gate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from critiquelab.evaluation.metrics import solve_scores
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.chain_common import chain_setup
+from critiquelab.experiments.runner import make_context
+from critiquelab.experiments.sequencing import rl_config
+from critiquelab.models import load_model
+from critiquelab.training.rl import train_rlvr
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lr", type=float, nargs="+", default=[1e-4])
+    ap.add_argument("--every", type=int, default=10, help="RL steps between evaluations")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--n-validation", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="rl-calib-"))
+    ctx = make_context(get_experiment("sequencing"), "default", 1, work, None, progress=False)
+    state = chain_setup(ctx)
+    p = ctx.params
+    val = state.splits["validation"][:args.n_validation]
+    for lr in args.lr:
+        model, tok = load_model(str(state.base_dir))
+        start, done = time.time(), 0
+        for step in [0, *range(args.every, args.steps + 1, args.every)]:
+            reward = None
+            if step:
+                cfg = replace(rl_config({**p["rl"], "learning_rate": lr}, args.seed),
+                              max_steps=step, save_steps=args.every)
+                r = train_rlvr(model, tok, state.world, state.splits["train"], state.fmt, cfg,
+                               work / f"lr{lr:g}", p["rl"]["format_bonus"])
+                recent = [y for x, y in r.accuracy_curve if x > done]
+                reward, done = sum(recent) / max(len(recent), 1), step
+            got = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
+            row = {"lr": lr, "step": step, "train_accuracy": reward,
+                   "validation_solve": sum(got.scores["solve_accuracy"]) / len(val),
+                   "wall_s": round(time.time() - start, 1)}
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
