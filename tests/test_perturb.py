@@ -14,6 +14,7 @@ from critiquelab.data.perturb import (
     corrupt_numbers,
     count_steps,
     delete_steps,
+    first_draw,
     insert_steps,
     perturb,
     perturb_records,
@@ -21,6 +22,7 @@ from critiquelab.data.perturb import (
     remove_keywords,
     shuffle_steps,
     split_solution,
+    step_pools,
 )
 from critiquelab.worlds import get_world
 
@@ -135,6 +137,26 @@ def test_dataset_insertion_draws_from_other_solutions():
         assert new and new <= set(split_solution(texts[j])[0])
     assert count_steps(out[0]) == 4 and count_steps(out[1]) == 4
     assert perturb_texts(texts, "insert", 1.0, seed=3) == out
+
+
+def test_step_pools_hold_every_other_solutions_steps():
+    texts = ["a = 1\nb = 2\nAnswer: 2", "Answer: 0", "c = 3\nAnswer: 3"]
+    pools = step_pools(texts)
+    assert [list(p) for p in pools] == [["c = 3"], ["a = 1", "b = 2", "c = 3"],
+                                        ["a = 1", "b = 2"]]
+
+
+def test_first_draw_returns_the_first_accepted_perturbation_or_none():
+    text = "b = a + 5 = 7 + 5 = 12\nc = b * 2 = 12 * 2 = 24\nAnswer: 24"
+    rng = random.Random(0)
+    draws = [perturb(text, "shuffle", 0.67, rng) for _ in range(20)]
+    first = next(i for i, d in enumerate(draws) if d != text)
+    assert first > 0  # the seed's first draw moves nothing: a retry is what finds one
+    got = first_draw(text, "shuffle", 0.67, random.Random(0), lambda t: t != text, 20)
+    assert got == draws[first]
+    assert first_draw(text, "shuffle", 0.67, random.Random(0), lambda t: t != text, first) is None
+    assert first_draw("Answer: 3", "shuffle", 1.0, random.Random(0), lambda t: t != "Answer: 3",
+                      20) is None  # nothing to move
 
 
 def test_gsm8k_records_keep_the_final_answer_line():

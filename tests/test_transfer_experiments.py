@@ -7,11 +7,19 @@ from pathlib import Path
 import pytest
 
 from critiquelab.data.perturb import count_steps, split_solution
+from critiquelab.data.styles import confident_style
+from critiquelab.errors import UsageError
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import ChainState, chain_splits
+from critiquelab.experiments.finetune import FinetuneSpec
+from critiquelab.experiments.imitation_style import (
+    broad_problems,
+    narrow_difficulty,
+    narrow_records,
+)
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.structure_vs_content import PERTURBATIONS, training_solutions
-from critiquelab.formats import COMPACT
+from critiquelab.formats import COMPACT, solve_record
 
 
 @pytest.fixture
@@ -33,21 +41,33 @@ def check_cells(exp, results):
                 assert 0.0 <= cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1] <= 1.0
 
 
-def test_perturbed_arms_change_what_they_say():
+def test_perturbed_arms_carry_the_same_dose_of_unsound_demonstrations():
     exp = get_experiment("structure-vs-content")
-    world, splits = chain_splits(exp.presets["smoke"])
-
-    state = ChainState(world, COMPACT, splits, {}, Path("unused"))
-    clean = {p.id: s for p, s in training_solutions(state, "clean", 0)}
-    for arm in PERTURBATIONS:
-        pairs = training_solutions(state, arm, 0)
+    preset = exp.presets["smoke"]
+    world, splits = chain_splits(preset)
+    state = ChainState(world, COMPACT, splits, {}, [Path("unused")])
+    n, share = FinetuneSpec.of(preset["finetune"]).examples, preset["unsound_share"]
+    arms = {a: training_solutions(state, a, 0, n, share) for a in PERTURBATIONS}
+    unsound = {a: [p for p, s in pairs if not world.verify(p, s).correct]
+               for a, pairs in arms.items()}
+    doses = [len(unsound[a]) for a in PERTURBATIONS if a != "clean"]
+    assert not unsound["clean"] and max(doses) - min(doses) <= 1
+    assert abs(doses[0] - share * n) <= 1
+    assert all(p.difficulty > 1 for p in unsound["shuffle-0.67"])  # 1 step cannot move
+    for arm, pairs in arms.items():
+        assert len(pairs) == n
         assert all(split_solution(s)[1] == split_solution(world.solve(p))[1] for p, s in pairs)
-        changed = sum(s != clean[p.id] for p, s in pairs) / len(pairs)
-        assert (changed == 0) == (arm == "clean"), arm
         if arm in ("numbers-0.5", "shuffle-0.67"):
-            assert all(count_steps(s) == count_steps(clean[p.id]) for p, s in pairs)
-    delete = training_solutions(state, "delete-0.33", 0)
-    assert sum(count_steps(s) for _, s in delete) < sum(count_steps(s) for s in clean.values())
+            assert all(count_steps(s) == count_steps(world.solve(p)) for p, s in pairs)
+    # The content arm and the arms that can break any solution perturb the same problems.
+    assert [p.id for p, _ in arms["numbers-0.5"]] == [p.id for p, _ in arms["clean"]]
+    assert unsound["numbers-0.5"] == unsound["delete-0.33"] == unsound["insert-0.33"]
+    steps = {a: sum(count_steps(s) for _, s in arms[a]) for a in ("clean", "delete-0.33")}
+    assert steps["delete-0.33"] < steps["clean"]
+    one_step = {**splits, "train": [p for p in splits["train"] if p.difficulty == 1]}
+    with pytest.raises(UsageError, match="makes no training solution unsound"):
+        training_solutions(ChainState(world, COMPACT, one_step, {}, [Path("unused")]),
+                           "shuffle-0.67", 0, n, share)
 
 
 def test_structure_vs_content_smoke(tmp_path, cache):
@@ -60,8 +80,11 @@ def test_structure_vs_content_smoke(tmp_path, cache):
     assert arms == set(PERTURBATIONS) - {"clean"}
     assert any("structure arms minus the content arm" in c for c in res["conclusions"])
     assert (tmp_path / "out" / "drops.png").stat().st_size > 0
-    sound = {a: res["extra"][a][0]["demonstrations_sound"] for a in PERTURBATIONS}
-    assert sound["clean"] == 1.0 and max(v for a, v in sound.items() if a != "clean") < 1.0
+    n = steps * res["params"]["finetune"]["batch_size"]
+    dose = {a: res["extra"][a][0]["unsound_share"] for a in PERTURBATIONS}
+    assert dose.pop("clean") == 0.0
+    assert set(dose.values()) == {round(res["params"]["unsound_share"] * n) / n}
+    assert any("the verifier rejects" in c for c in res["conclusions"])
 
 
 def test_instructions_smoke(tmp_path, cache):
@@ -75,6 +98,27 @@ def test_instructions_smoke(tmp_path, cache):
     assert any("random-guess" in c for c in res["conclusions"])
 
 
+def test_imitation_and_its_control_share_problems_and_broad_excludes_the_narrow_slice():
+    preset = {**get_experiment("imitation-style").presets["smoke"], "id_difficulties": (2, 3)}
+    world, splits = chain_splits(preset)  # narrow difficulty 2 is also one id composes
+    narrow = narrow_difficulty(preset)
+    assert narrow in {q.difficulty for q in splits["id"]}
+    broad = broad_problems(splits, narrow)
+    assert broad and narrow not in {q.difficulty for q in broad}
+    composed = {q.difficulty for sp in ("id", "ood-length", "ood-shift") for q in splits[sp]}
+    assert {q.difficulty for q in broad} == composed - {narrow}
+    chain = ChainState(world, COMPACT, splits, {}, [Path("unused")])
+    problems = [q for q in splits["train"] if q.difficulty == narrow]
+    styled, gold = (narrow_records(chain, problems, s, seed=1) for s in (True, False))
+    assert [r["problem_id"] for r in styled] == [r["problem_id"] for r in gold]
+    assert sorted(r["problem_id"] for r in gold) == sorted(q.id for q in problems)
+    by_id = {q.id: q for q in problems}
+    for r, g in zip(styled, gold, strict=True):
+        q = by_id[g["problem_id"]]
+        assert g == solve_record(COMPACT, q.text, world.solve(q), problem_id=q.id)
+        assert r == solve_record(COMPACT, q.text, confident_style(world.solve(q)), problem_id=q.id)
+
+
 def test_imitation_style_smoke(tmp_path, cache):
     exp, res = run("imitation-style", tmp_path, cache)
     check_cells(exp, res)
@@ -85,8 +129,14 @@ def test_imitation_style_smoke(tmp_path, cache):
     # smoke scale it moves either way with the thread count. The scores are checked in range.
     for arm in ("base", "imitation"):
         assert 0.0 < res["arms"][arm]["style_score"]["narrow"]["mean"] < 1.0
-    assert res["budget"]["imitation"]["steps"] == res["params"]["finetune"]["steps"]
+    for arm in ("imitation", "sft-gold"):
+        assert res["budget"][arm]["steps"] == res["params"]["finetune"]["steps"]
+    assert res["budget"]["imitation"]["examples"] == res["budget"]["sft-gold"]["examples"]
+    assert res["budget"]["imitation"]["problems"] == res["budget"]["sft-gold"]["problems"]
     assert res["validity"]["imitation"]["metric"] == "style_score"
+    assert res["validity"]["sft-gold"]["metric"] == "solve_accuracy"
+    pairs = {(c["arm"], c["baseline"]) for c in res["comparisons"]}
+    assert {("imitation", "sft-gold"), ("sft-gold", "base"), ("imitation", "base")} <= pairs
     assert any("base-to-teacher gap" in c for c in res["conclusions"])
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["experiment"] == "imitation-style"

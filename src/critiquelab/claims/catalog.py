@@ -54,6 +54,7 @@ CLAIMS: tuple[Claim, ...] = (
           "evaluations (no single number)",
           "imitation-style",
           (Check("imitation", "base", "style_score", "broad", GREATER),
+           Check("imitation", "sft-gold", "style_score", "broad", GREATER),
            Check("imitation", "base", "solve_accuracy", "broad", EQUIVALENT))),
     Claim("C3", "Instruction tuning teaches the output format",
           "Kung & Peng 2023 (Do Models Really Learn to Follow Instructions?)",

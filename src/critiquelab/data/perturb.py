@@ -155,22 +155,36 @@ def check_kind_rate(kind: str, rate: float) -> None:
         raise UsageError(f"perturbation rate must be in [0, 1], got {rate}")
 
 
+def first_draw(text: str, kind: str, rate: float, rng: random.Random,
+               accept: Callable[[str], bool], draws: int, pool: Sequence[str] = ()) -> str | None:
+    """The first of `draws` perturbations of `text` from `rng` that `accept` takes (e.g. one a
+    verifier rejects), or None: how a dataset gets an exact share of broken solutions."""
+    for _ in range(draws):
+        out = perturb(text, kind, rate, rng, pool)
+        if accept(out):
+            return out
+    return None
+
+
+def step_pools(texts: Sequence[str]) -> list[Sequence[str]]:
+    """For each solution, the steps of all the others (what `insert` draws from), as views of
+    one shared list."""
+    flat: list[str] = []
+    spans = []
+    for t in texts:
+        steps = split_solution(t)[0]
+        spans.append((len(flat), len(flat) + len(steps)))
+        flat += steps
+    return [_Without(flat, *span) for span in spans]
+
+
 def perturb_texts(texts: Sequence[str], kind: str, rate: float, seed: int) -> list[str]:
     """Perturb a dataset of solutions; text i uses its own rng (seed, kind, i), and `insert`
     draws its steps from the other solutions of the dataset."""
     check_kind_rate(kind, rate)
-    flat: list[str] = []
-    spans = []
-    for t in texts if kind == "insert" else ():
-        steps = split_solution(t)[0]
-        spans.append((len(flat), len(flat) + len(steps)))
-        flat += steps
-    out = []
-    for i, text in enumerate(texts):
-        rng = random.Random(f"perturb:{seed}:{kind}:{i}")
-        pool = _Without(flat, *spans[i]) if kind == "insert" else ()
-        out.append(perturb(text, kind, rate, rng, pool))
-    return out
+    pools = step_pools(texts) if kind == "insert" else [()] * len(texts)
+    return [perturb(text, kind, rate, random.Random(f"perturb:{seed}:{kind}:{i}"), pool)
+            for i, (text, pool) in enumerate(zip(texts, pools, strict=True))]
 
 
 class _Without(Sequence[str]):

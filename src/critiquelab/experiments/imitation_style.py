@@ -4,10 +4,12 @@
 The teacher is the exact solver writing in a distinctive confident voice (data/styles.py).
 It demonstrates only on a narrow slice of problems (the lowest in-distribution difficulty).
 The student is the cached chain-world base, which has never seen that voice; `imitation`
-fine-tunes it on the teacher's demonstrations. Both are scored on held-out problems of the
-narrow slice and on broad ones (every in- and out-of-distribution difficulty) by the exact
-verifier and by an automatic rater that judges style alone (evaluation/style.py).
-`teacher` is the reference row: the teacher's own solutions to the test problems.
+fine-tunes it on the teacher's demonstrations, and `sft-gold`, the control, on the same
+problems' gold solutions in the normal format for the same steps, so what imitation changes
+beyond fine-tuning itself is its style. All are scored on held-out problems of the narrow
+slice and on broad ones (the in- and out-of-distribution compositions at every other
+difficulty) by the exact verifier and by an automatic rater that judges style alone
+(evaluation/style.py). `teacher` is the reference row: the teacher's own solutions.
 """
 
 from __future__ import annotations
@@ -18,12 +20,20 @@ from itertools import cycle
 
 from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
 from critiquelab.data.styles import confident_style
+from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.evaluation.style import approves, style_components, style_score
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
-from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
+from critiquelab.experiments.spec import (
+    Arm,
+    CellResult,
+    Comparison,
+    Experiment,
+    Gate,
+    RunContext,
+)
 from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -32,9 +42,9 @@ from critiquelab.worlds import Problem
 SPLITS = ("narrow", "broad")
 
 SMOKE = {**PRESETS["smoke"], "max_new_tokens": 180}
-# A firmer fine-tune than cft-vs-sft's: at its 150k tokens and lr 3e-4 the student took on
-# none of the teacher's voice (style_score fell 4 points; docs/experiments/imitation-style.md).
-# 160 steps of 32 is about the 600k tokens that run used.
+# A firmer fine-tune than cft-vs-sft's: at its earlier budget of about 150k tokens and lr
+# 3e-4 the student took on none of the teacher's voice; 160 steps of 32 is about the 600k
+# tokens of the earlier run that did.
 DEFAULT = {**PRESETS["default"], "max_new_tokens": 320,
            "finetune": {**PRESETS["default"]["finetune"], "steps": 160, "learning_rate": 1e-3}}
 
@@ -44,10 +54,30 @@ class StyleState:
     chain: ChainState
     narrow_train: list[Problem]
     tests: dict[str, list[Problem]]
+    validation: list[Problem]  # the composed validation split and fresh narrow problems
 
 
 def narrow_difficulty(params: dict) -> int:
     return min(params["id_difficulties"])
+
+
+def broad_problems(splits: dict[str, list[Problem]], narrow: int) -> list[Problem]:
+    """The compositions (every evaluation split but recall) at every difficulty but the narrow
+    one, so no broad problem is of the imitated kind."""
+    broad = [q for sp in EVAL if sp != "recall" for q in splits[sp] if q.difficulty != narrow]
+    if not broad:
+        raise UsageError(f"no evaluation problem lies outside the narrow difficulty {narrow}")
+    return broad
+
+
+def narrow_records(chain: ChainState, problems: list[Problem], styled: bool,
+                   seed: int) -> list[dict]:
+    """The narrow problems in the seed's order (the same for every trained arm), each with the
+    teacher's confident solution (`styled`) or the gold one in the normal format."""
+    order = list(problems)
+    random.Random(f"narrow-order:{seed}").shuffle(order)
+    return [solve_record(chain.fmt, q.text, confident_style(chain.world.solve(q)) if styled
+                         else chain.world.solve(q), problem_id=q.id) for q in order]
 
 
 @register_experiment
@@ -56,41 +86,56 @@ class ImitationStyle(Experiment):
     title = "Imitating a stronger teacher: style vs capability (chain world)"
     question = ("After imitating a strong teacher's confident solutions on a narrow slice of "
                 "problems, does the student gain the teacher's style, its correctness, or both, "
-                "on that slice and on broad held-out problems; and does a rater that judges by "
-                "style agree with the verifier?")
-    arm_table = (Arm("base"), Arm("imitation", "teacher-demonstrations", "style", "sft",
-                                  Gate("style_score", "arm:base")), Arm("teacher"))
+                "on that slice and on broad held-out problems, beyond what plain fine-tuning on "
+                "the same problems does; and does a rater that judges by style agree with the "
+                "verifier?")
+    # Each trained arm is gated on, and picks its checkpoint by, its own objective on
+    # validation: the teacher's style for imitation, solving for the control.
+    arm_table = (Arm("base"),
+                 Arm("imitation", "teacher-demonstrations", "style", "sft",
+                     Gate("style_score", "arm:base")),
+                 Arm("sft-gold", "gold-demonstrations", "solve", "sft",
+                     Gate("solve_accuracy", "arm:base")),
+                 Arm("teacher"))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "style_score", "rater_approval", "rater_disagreement")
     splits = SPLITS
     baseline = "base"
     seed_invariant_arms = ("base", "teacher")
 
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """Every arm against the base, and imitation against the plain fine-tune."""
+        return (*super().comparisons(), Comparison("imitation", "sft-gold"))
+
     def setup(self, ctx: RunContext) -> StyleState:
-        """The base and its splits; narrow training problems from the train split; a fresh
-        narrow test split that excludes every other problem; broad = every evaluation split but
-        recall (the compositions: id and the ood kinds)."""
+        """The base and its splits; narrow training problems from the train split; fresh narrow
+        test and validation problems that exclude every other problem; broad: the compositions
+        outside the narrow difficulty. Validation holds as many narrow problems as composed
+        ones, so each arm's objective is validated on the slice it trained on and beyond."""
         chain = chain_setup(ctx)
         narrow = narrow_difficulty(ctx.params)
         used = {p.id for ps in chain.splits.values() for p in ps}
-        rng = random.Random(f"narrow:{ctx.params['data_seed']}")
+        seed = ctx.params["data_seed"]
         narrow_test = generate_problems(chain.world, SplitSpec(ctx.params["n_eval"], (narrow,)),
-                                        rng, used)
-        broad = [q for sp in EVAL if sp != "recall" for q in chain.splits[sp]]
-        tests = {"narrow": narrow_test, "broad": broad}
+                                        random.Random(f"narrow:{seed}"), used)
+        narrow_validation = generate_problems(
+            chain.world, SplitSpec(ctx.params["n_validation"], (narrow,)),
+            random.Random(f"narrow-validation:{seed}"), used | {p.id for p in narrow_test})
+        tests = {"narrow": narrow_test, "broad": broad_problems(chain.splits, narrow)}
         narrow_train = [p for p in chain.splits["train"] if p.difficulty == narrow]
         trained = narrow_train + chain.splits["pretrain"]
-        if any(leaked_ids(trained, t) for t in tests.values()):
-            raise AssertionError("test problems leaked into the training problems")
-        return StyleState(chain, narrow_train, tests)
+        if any(leaked_ids(trained, t) for t in (*tests.values(), narrow_validation)):
+            raise AssertionError("test or validation problems leaked into the training problems")
+        return StyleState(chain, narrow_train, tests,
+                          chain.splits["validation"] + narrow_validation)
 
     def outputs(self, ctx: RunContext, model, tok, problems: list[Problem]) -> list[str]:
         prompts = [COMPACT.solve_prompt(q.text) for q in problems]
         return [o[0] for o in generate(model, tok, prompts, ctx.params["max_new_tokens"])]
 
     def validation(self, ctx: RunContext, state: StyleState, model, tok) -> dict[str, float]:
-        """Solving and style on the validation split: the gate and the checkpoint choice."""
-        problems = state.chain.splits["validation"]
+        """Solving and style on validation: the gates and the checkpoint choice."""
+        problems = state.validation
         outs = self.outputs(ctx, model, tok, problems)
         world = state.chain.world
         n = len(problems)
@@ -119,7 +164,7 @@ class ImitationStyle(Experiment):
                                 for sp in SPLITS}}}
 
                 done = finetune(ctx, self.name, arm, seed, model, tok, records, spec, probe,
-                                "style_score")
+                                self.arm(arm).gate.metric)
                 model, tok = done.model, done.tokenizer
                 budget = {**done.budget, "problems": len({r["problem_id"] for r in records})}
                 curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
@@ -157,25 +202,27 @@ class ImitationStyle(Experiment):
                 for q, o in zip(state.tests[split], outputs, strict=True)]
 
     def records(self, state: StyleState, arm: str, seed: int):
-        """The teacher's confident demonstrations on the narrow slice, in a seeded order."""
-        problems = list(state.narrow_train)
-        random.Random(f"{arm}:{seed}").shuffle(problems)
-        return cycle([solve_record(state.chain.fmt, q.text,
-                                   confident_style(state.chain.world.solve(q)), problem_id=q.id)
-                      for q in problems])
+        """The arm's narrow demonstrations (the teacher's or gold), cycled."""
+        styled = self.arm(arm).data == "teacher-demonstrations"
+        return cycle(narrow_records(state.chain, state.narrow_train, styled, seed))
 
     def conclusions(self, results: dict) -> list[str]:
         arms, out = results["arms"], []
         if set(arms) != set(self.arms):
             return []
+        trained = ("imitation", "sft-gold")
         for sp in SPLITS:
             for metric in ("style_score", "solve_accuracy"):
-                b, i, t = (arms[a][metric][sp]["mean"] for a in self.arms)
+                b, t = (arms[a][metric][sp]["mean"] for a in ("base", "teacher"))
                 if t != b:
-                    out.append(f"On {sp}, imitation closes {100 * (i - b) / (t - b):.0f}% of the "
-                               f"base-to-teacher gap in {metric} ({100 * b:.1f} -> {100 * i:.1f}; "
-                               f"teacher {100 * t:.1f}).")
-        for arm in ("base", "imitation"):
+                    closed = {a: 100 * (arms[a][metric][sp]["mean"] - b) / (t - b)
+                              for a in trained}
+                    out.append(f"On {sp}, imitation closes {closed['imitation']:.0f}% of the "
+                               f"base-to-teacher gap in {metric}, the plain fine-tune on gold "
+                               f"solutions {closed['sft-gold']:.0f}% (base {100 * b:.1f}, "
+                               + ", ".join(f"{a} {100 * arms[a][metric][sp]['mean']:.1f}"
+                                           for a in trained) + f", teacher {100 * t:.1f}).")
+        for arm in ("base", *trained):
             for sp in SPLITS:
                 appr = arms[arm]["rater_approval"][sp]["mean"]
                 solve = arms[arm]["solve_accuracy"][sp]["mean"]
@@ -184,7 +231,7 @@ class ImitationStyle(Experiment):
                            f"answers, the verifier accepts {100 * solve:.1f}%; they disagree on "
                            f"{100 * dis['mean']:.1f}% [{100 * dis['ci95'][0]:.1f}, "
                            f"{100 * dis['ci95'][1]:.1f}] of problems.")
-        for arm in ("base", "imitation"):
+        for arm in ("base", *trained):
             ci = bootstrap_ci([r["chars"]["broad"] for r in results["extra"][arm]])
             out.append(f"{arm} writes {ci['mean']:.0f} characters per broad answer "
                        f"[{ci['ci95'][0]:.0f}, {ci['ci95'][1]:.0f}].")
