@@ -1,0 +1,77 @@
+"""Fine-tuning calibration: one cft-vs-sft arm from the shipped default base, scored on
+validation every few steps, to size the arms' budgets from validation curves.
+
+    python benchmarks/finetune_calibration.py --source cft --lr 3e-4 1e-3 --steps 320 \
+        --every 40 --out ft.jsonl
+
+For each learning rate, trains on the arm's record stream (`gold`, `raw`, `verified`, `cft` or
+`pretrain`) at a constant rate and the default batch, resuming between evaluation points; one
+JSON line per point: greedy validation solve accuracy, the validation candidates' critique
+accuracy and error localisation, and the trivial references (the most common answer, the
+majority verdict). Only validation is scored: a budget chosen from these curves never saw a test
+problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from critiquelab.evaluation.metrics import critique_scores, solve_scores
+from critiquelab.experiments import get_experiment
+from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
+from critiquelab.experiments.finetune import take_examples
+from critiquelab.experiments.runner import make_context
+from critiquelab.models import load_model
+from critiquelab.training import TrainConfig, train
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", default="cft", choices=("gold", "raw", "verified", "cft",
+                                                        "pretrain"))
+    ap.add_argument("--lr", type=float, nargs="+", default=[3e-4])
+    ap.add_argument("--every", type=int, default=40, help="steps between evaluations")
+    ap.add_argument("--steps", type=int, default=320)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="ft-calib-"))
+    ctx = make_context(get_experiment("cft-vs-sft"), "default", 1, work, None, progress=False)
+    state, p = chain_setup(ctx), ctx.params
+    batch = p["finetune"]["batch_size"]
+    records = take_examples(arm_records(state, args.source, args.seed, p["error_rate"]),
+                            args.steps * batch, args.source)
+    trivial = trivial_baselines(state, ("validation",))
+    val, cands = state.splits["validation"], state.candidates["validation"]
+    for lr in args.lr:
+        model, tok = load_model(str(state.base_dir))
+        start, tokens = time.time(), 0
+        for step in [0, *range(args.every, args.steps + 1, args.every)]:
+            if step:
+                cfg = TrainConfig(learning_rate=lr, max_steps=step, batch_size=batch,
+                                  lr_scheduler="constant", warmup_ratio=0.0,
+                                  save_steps=args.every, seed=args.seed)
+                tokens = train(model, tok, records, cfg, work / f"lr{lr:g}",
+                               progress=False).tokens
+            solved = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
+            judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
+            row = {"source": args.source, "lr": lr, "step": step, "tokens": tokens,
+                   **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
+                   **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
+                   "wall_s": round(time.time() - start, 1)}
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
