@@ -108,19 +108,54 @@ def test_srl_prompts_from_a_known_solution(chain):
 
 def test_step_reward():
     target = "b = a + 5 = 7 + 5 = 12"
-    assert srl.step_reward(target + "\nc = 3", target) == 1.0
-    assert srl.step_reward("   \nb = a", target) == srl.UNPARSEABLE_REWARD
+    assert srl.step_reward(target + "\nc = 3", target) == 1.0  # a base continuing the solution
+    assert srl.step_reward(target, target) == 1.0
+    assert srl.step_reward("   \nb = a", target) == srl.step_reward("b = a", target) > 0.0
     assert srl.step_reward("", target) == srl.UNPARSEABLE_REWARD
+    assert srl.step_reward("\n", target) == srl.UNPARSEABLE_REWARD
     assert 0.0 < srl.step_reward("b = a + 5 = 7 + 5 = 13", target) < 1.0
     assert srl.step_reward("zzz", target) == 0.0
     assert srl.StepSimilarity()(completions=[target, ""], target=[target, target]) == [1.0, -1.0]
+
+
+def test_reasoning_before_the_step_is_free():
+    target = "b = a + 5 = 7 + 5 = 12"
+    reasoning = "a = 7\nzzz"
+    assert srl.step_reward(f"{reasoning}\n\n{target}\nc = 3\nAnswer: 3\n", target) == 1.0
+    assert srl.step_reward(f"{reasoning}\n\n\n {target} ", target) == 1.0
+    assert srl.step_reward(f"{reasoning}\n\nzzz", target) == 0.0
+    assert srl.step_reward(f"{reasoning}\n\n", target) == srl.UNPARSEABLE_REWARD  # no step
+    assert srl.split_completion(f"{reasoning}\n\n{target}\n") == (["a = 7", "zzz"], target)
+    assert srl.split_completion(f"{target}\nc = 3\n") == ([], target)
+    assert srl.reasoning_size(f"{reasoning}\n\n{target}") == (2, 8)
+    assert srl.reasoning_size(f"{target}\nc = 3") == (0, 0)
+    completions = [f"{reasoning}\n\n{target}", target, ""]
+    assert srl.ReasoningSize("lines")(completions=completions) == [2.0, 0.0, 0.0]
+    assert srl.ReasoningSize("chars")(completions=completions, target=[target] * 3) == [8.0, 0, 0]
+
+
+def test_srl_logs_reasoning_beside_the_reward(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train_rl(model, tok, prompts, reward_funcs, config, output_dir, progress):
+        seen.update(funcs=reward_funcs, config=config)
+
+    monkeypatch.setattr(srl, "train_rl", fake_train_rl)
+    srl.train_srl(None, None, [{"prompt": "p", "target": "x = 2"}], RLConfig(), tmp_path)
+    funcs, weights = seen["funcs"], seen["config"].reward_weights
+    assert [f.__name__ for f in funcs] == ["similarity", "reasoning_lines", "reasoning_chars"]
+    completion = "y = 1\n\nx = 2"
+    rows = [f(completions=[completion], target=["x = 2"])[0] for f in funcs]
+    assert rows == [1.0, 1.0, 5.0]
+    assert sum(w * r for w, r in zip(weights, rows, strict=True)) == 1.0  # reasoning is free
+    assert seen["config"].stop_tokens == ()  # completions run on past the step's newline
 
 
 def test_dynamic_sampling_drops_prompts_with_equal_rewards(monkeypatch):
     prompts = [{"prompt": f"p{i}", "target": "x = 1"} for i in range(6)]
     varied = {"p1", "p3", "p4"}
 
-    def fake_generate(model, tok, batch, max_new_tokens, n, temperature, stop, seed):
+    def fake_generate(model, tok, batch, max_new_tokens, n, temperature, seed):
         return [["x = 1", "y"] * (n // 2) if q in varied else ["x = 1"] * n for q in batch]
 
     monkeypatch.setattr(srl, "generate", fake_generate)

@@ -21,6 +21,11 @@ def test_smoke_end_to_end(tmp_path, base_cache):
         assert b[arm]["rlvr_steps"] == rl["steps"]
         assert b[arm]["rlvr_generations"] == rl["steps"] * rl["batch_size"]
     assert b["srl"]["srl_steps"] == b["srl-then-rlvr"]["srl_steps"] == rl["steps"]
+    assert res["params"]["srl"]["max_completion_length"] == rl["max_completion_length"]
+    for key in ("srl_reasoning_lines", "srl_reasoning_chars"):  # shared stage, same numbers
+        assert b["srl"][key] == b["srl-then-rlvr"][key] >= 0.0
+    reasoning = res["curves"]["srl"]["srl_reasoning_lines"][0]
+    assert [pt[0] for pt in reasoning] == list(range(1, rl["steps"] + 1))
     steps = res["params"]["finetune"]["steps"]
     assert b["sft"]["sft_tokens"] == b["sft-then-rlvr"]["sft_tokens"] > 0
     assert b["sft"]["sft_steps"] == b["cft-then-rlvr"]["cft_steps"] == steps
@@ -34,5 +39,6 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert [pt[0] for pt in curve] == list(range(1, rl["steps"] + 1))
     assert all(0.0 <= pt[1] <= 1.0 for pt in curve)
     assert any("Budget per stage" in c for c in res["conclusions"])
+    assert any("SRL reasoning before the step" in c for c in res["conclusions"])
     for name in ("report.md", "pass_at_8.png", "rlvr_accuracy.png", "srl_reward.png"):
         assert (ctx.out_dir / name).stat().st_size > 0

@@ -1,9 +1,10 @@
 """sequencing: the order of training stages (CLAIMS.md C8) on the chain world.
 
 Every arm starts from the cached base of cft-vs-sft and runs a stage pipeline: imitation (sft),
-critique (cft), supervised RL on expert steps (srl) or RL with the verifier's reward (rlvr),
-alone or followed by rlvr. Each kind of stage has one budget in every arm: supervised stages
-take cft-vs-sft's optimizer steps (checkpoint picked on validation), RL stages the same
+critique (cft), supervised RL on expert steps with free reasoning before each step (srl) or
+RL with the verifier's reward (rlvr), alone or followed by rlvr. Each kind of stage has one
+budget in every arm: supervised stages take the preset's `finetune.steps` (half of
+cft-vs-sft's in the default preset; checkpoint picked on validation), RL stages the same
 optimizer steps and completions.
 Pipelines with a common prefix share its stages (`srl-then-rlvr` reuses the `srl` arm's model).
 """
@@ -33,28 +34,33 @@ from critiquelab.models import load_model
 from critiquelab.models.generate import generate
 from critiquelab.training.pipeline import StageFn, StageRecord, StageResult, run_pipeline
 from critiquelab.training.rl import RLConfig, train_rlvr
-from critiquelab.training.srl import informative_prompts, srl_prompts, train_srl
+from critiquelab.training.srl import (
+    REASONING_UNITS,
+    informative_prompts,
+    srl_prompts,
+    train_srl,
+)
 from critiquelab.worlds import Problem, World
 
 K = 8  # pass@k
 
 
-def _preset(base: dict, rl: dict, srl: dict, passk: dict) -> dict:
-    """A cft-vs-sft preset (same world, splits and cached base) plus RL."""
-    return {**base, "rl": rl, "srl": {**rl, **srl}, "passk": passk}
+def _preset(base: dict, rl: dict, passk: dict) -> dict:
+    """A cft-vs-sft preset (same world, splits and cached base) plus RL. SRL takes RL's settings,
+    completion length included (room for reasoning lines before the step), in a group of its
+    own, so `--set srl.<key>=...` changes SRL alone."""
+    return {**base, "rl": rl, "srl": dict(rl), "passk": passk}
 
 
 SMOKE = _preset(
     PRESETS["smoke"],
     rl={"steps": 2, "batch_size": 16, "num_generations": 8, "learning_rate": 2e-4, "beta": 0.0,
         "temperature": 1.0, "max_completion_length": 48, "format_bonus": 0.0},
-    srl={"max_completion_length": 24},
     passk={"n": K, "problems": 8, "temperature": 1.0})
-DEFAULT = {**_preset(  # sized to fit 10 minutes on 2 cores (docs/experiments/sequencing.md)
+DEFAULT = {**_preset(  # supervised stages at half of cft-vs-sft's steps: more arms and stages
     half_budget(PRESETS["default"]),
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 1e-4,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
-    srl={"max_completion_length": 40},
     passk={"n": K, "problems": 100, "temperature": 1.0}),
     "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
 
@@ -162,10 +168,14 @@ class Sequencing(Experiment):
             kept, sampled = informative_prompts(model, tok, prompts, needed, cfg.num_generations,
                                                 cfg.max_completion_length, cfg.temperature, seed)
             r = train_srl(model, tok, kept, cfg, work, progress)
+            reasoning = {f"reasoning_{u}": r.component_curves[f"reasoning_{u}"]
+                         for u in REASONING_UNITS}
             return StageResult({"steps": r.steps, "generations": r.generations,
                                 "tokens": r.tokens, "filter_generations": sampled,
-                                "prompts": len(kept), "wall_s": r.wall_s},
-                               {"reward": [list(pt) for pt in r.reward_curve]})
+                                "prompts": len(kept), "wall_s": r.wall_s,
+                                **{k: _mean_of(pts) for k, pts in reasoning.items()}},
+                               {"reward": [list(pt) for pt in r.reward_curve],
+                                **{k: [list(pt) for pt in pts] for k, pts in reasoning.items()}})
 
         return {"sft": supervised("gold"), "cft": supervised("cft"), "rlvr": rlvr,
                 "srl": srl}
@@ -174,14 +184,22 @@ class Sequencing(Experiment):
         b, p = results["budget"], results["params"]
         if not {"sft", "cft-then-rlvr", "srl"} <= set(b):
             return []
+        srl = b["srl"]
+        first, last = _ends(results["curves"]["srl"].get("srl_reasoning_chars", []))
         return [
             f"Budget per stage, the same in every arm: sft and cft {b['sft']['sft_steps']:,.0f} "
             f"and {b['cft-then-rlvr']['cft_steps']:,.0f} optimizer steps of "
             f"{p['finetune']['batch_size']} ({b['sft']['sft_tokens']:,.0f} and "
             f"{b['cft-then-rlvr']['cft_tokens']:,.0f} tokens); rlvr {p['rl']['steps']} steps x "
             f"{p['rl']['batch_size']} completions; srl {p['srl']['steps']} steps x "
-            f"{p['srl']['batch_size']} completions (one line each) after "
-            f"{b['srl']['srl_filter_generations']:,.0f} filtering samples."]
+            f"{p['srl']['batch_size']} completions of at most "
+            f"{p['srl']['max_completion_length']} tokens ({srl['srl_tokens']:,.0f} tokens) after "
+            f"{srl['srl_filter_generations']:,.0f} filtering samples.",
+            f"SRL reasoning before the step (free, unrewarded): "
+            f"{srl['srl_reasoning_lines']:.2f} lines and {srl['srl_reasoning_chars']:.1f} "
+            f"characters per completion over the srl stage, {first:.1f} characters at its first "
+            f"step and {last:.1f} at its last (seeds averaged); 0 means the model wrote its step "
+            f"directly."]
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
         from critiquelab.reporting.lines import step_curves
@@ -203,3 +221,15 @@ def _merge(stages: list[StageRecord]) -> tuple[dict[str, float], dict[str, list]
         for k, v in s.result.curves.items():
             curves[k if k == "train_loss" else f"{s.name}_{k}"] = v
     return budget, curves
+
+
+def _mean_of(points: list[tuple[int, float]]) -> float:
+    """Mean value of a [(step, value)] curve (0 for an empty one)."""
+    return sum(v for _, v in points) / max(len(points), 1)
+
+
+def _ends(runs: list[list]) -> tuple[float, float]:
+    """Mean over seeds of a curve's first and of its last value."""
+    runs = [r for r in runs if r]
+    n = max(len(runs), 1)
+    return sum(r[0][1] for r in runs) / n, sum(r[-1][1] for r in runs) / n
