@@ -1,9 +1,16 @@
-"""The `self-train` experiment end to end through the runner (smoke preset), then a resume."""
+"""The `self-train` experiment end to end through the runner (smoke preset), then a resume;
+its controls' generation budget, and its doc against its presets."""
 
-from critiquelab.data.splits import leaked_ids
+from pathlib import Path
+
+from critiquelab.data.splits import leaked_ids, ood_spec
+from critiquelab.evaluation.diversity import hard_band
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
+from critiquelab.worlds import get_world
+
+DOC = Path(__file__).parents[1] / "docs" / "experiments" / "self-train.md"
 
 
 def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
@@ -24,13 +31,27 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
         assert res["arms"][arm]["coverage"]["train"]["n"] == st["n_problems"]
         assert res["budget"][arm]["samples"] == st["iterations"] * st["n_problems"] * st["samples"]
         rows = res["extra"][arm][0]["iterations"]
+        assert [g for _, g in res["curves"][arm]["generations"][0]] == [
+            r["harvest"]["generations"] for r in rows]
         assert [r["iteration"] for r in rows] == list(range(1, st["iterations"] + 1))
         levels = exp.presets["smoke"]["id_difficulties"]
         assert list(rows[0]["histogram"]) == [str(d) for d in levels]
         curve = res["curves"][arm]["solve_accuracy/id"][0]
         assert [x for x, _ in curve] == list(range(st["iterations"] + 1))
         assert curve[0] == res["curves"]["vanilla"]["solve_accuracy/id"][0][0]  # shared base
-    assert res["budget"]["vanilla"]["refinements"] == 0
+    # the controls make exactly critique-in-loop's generations, iteration by iteration
+    generations = {arm: [r["harvest"]["generations"] for r in res["extra"][arm][0]["iterations"]]
+                   for arm in exp.arms}
+    assert generations["vanilla"] == [st["n_problems"] * st["samples"]] * st["iterations"]
+    assert all(g > st["n_problems"] * st["samples"] for g in generations["critique-in-loop"])
+    for arm in ("vanilla-same-budget", "random-prefix"):
+        assert generations[arm] == generations["critique-in-loop"]
+        assert res["budget"][arm]["generations"] == res["budget"]["critique-in-loop"]["generations"]
+    assert res["budget"]["vanilla"]["second_round"] == 0
+    first = {arm: res["extra"][arm][0]["iterations"][0]["harvest"] for arm in exp.arms}
+    assert first["random-prefix"]["prefix_lengths"] == first["critique-in-loop"]["prefix_lengths"]
+    assert {(c["arm"], c["baseline"]) for c in res["comparisons"]} == {
+        ("critique-in-loop", b) for b in ("vanilla", "vanilla-same-budget", "random-prefix")}
     assert any("tail narrowing" in c or "no change" in c or "kept no solution" in c
                for c in res["conclusions"])
     for name in ("report.md", "report.html", "kept_histogram.png", "iterations.png"):
@@ -57,3 +78,20 @@ def test_pool_and_evaluation_heads_never_overlap():
         assert len(pool) == params["self_train"]["n_problems"]
         for split in ("validation", *EVAL):
             assert not leaked_ids(pool, splits[split])
+
+
+def test_doc_states_the_presets_difficulties():
+    """The doc's difficulty table: the pool, its hard band and each evaluation split."""
+    doc = DOC.read_text()
+    exp = get_experiment("self-train")
+    for name, p in exp.presets.items():
+        world = get_world("chain", **p["world"])
+        composed = [d for d in p["id_difficulties"] if d not in p["recall_difficulties"]]
+        longer = ood_spec("ood-length", 1, world, p["world"], composed, p["ood"]["ood-length"])
+        shift = p["ood"]["ood-shift"]["distractors"]
+        cells = [p["id_difficulties"], hard_band(p["id_difficulties"]),
+                 p["recall_difficulties"], composed, longer.difficulties]
+        row = " | ".join([f"`{name}`", *(", ".join(map(str, c)) for c in cells),
+                          f"{', '.join(map(str, composed))} with {shift[0]}-{shift[1]} "
+                          "distractors"])
+        assert f"| {row} |" in doc

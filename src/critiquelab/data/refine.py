@@ -5,7 +5,9 @@ Two layouts, matching the prompt formats of formats.py by name:
 - `compact` (tiny character models, which never read a revision request): the critique enters
   the context as what it confirmed. The prompt is the solve prompt followed by the solution's
   lines before the first one the critique calls wrong; the actor continues from there, so the
-  refined solution is those lines plus its continuation.
+  refined solution is those lines plus its continuation. The critique's only channel is
+  therefore where that prefix ends; `restart_prompt` is the same prompt with a prefix length
+  chosen without the critic (self-training's control for that information).
 - `alpaca` (instruction-following models): the whole wrong solution and critique are in the
   prompt and the actor writes a new solution from scratch.
 """
@@ -20,13 +22,28 @@ REVISE_INSTRUCTION = ("Revise the solution using the critique: keep the steps it
                       "correct the first wrong step and everything after it.")
 
 
+def solution_lines(solution: str) -> list[str]:
+    """The solution's non-empty lines, stripped (the lines a critique numbers)."""
+    return [ln.strip() for ln in solution.splitlines() if ln.strip()]
+
+
+def prefix_lines(solution: str, k: int) -> str:
+    """The solution's first k non-empty lines, each ending with a newline."""
+    return "".join(ln + "\n" for ln in solution_lines(solution)[:k])
+
+
+def confirmed_count(solution: str, critique: str) -> int:
+    """How many of the solution's non-empty lines come before the first one the critique
+    calls wrong (all of them when it blames none)."""
+    n = len(solution_lines(solution))
+    first = parse_first_error(critique)
+    return n if first is None else min(max(first - 1, 0), n)
+
+
 def confirmed_lines(solution: str, critique: str) -> str:
     """The solution's non-empty lines before the first one the critique calls wrong, each
     ending with a newline (all of them when it blames none)."""
-    lines = [ln.strip() for ln in solution.splitlines() if ln.strip()]
-    first = parse_first_error(critique)
-    kept = lines if first is None else lines[:max(first - 1, 0)]
-    return "".join(ln + "\n" for ln in kept)
+    return prefix_lines(solution, confirmed_count(solution, critique))
 
 
 @dataclass(frozen=True)
@@ -42,10 +59,19 @@ class RefineFormat:
                                     critique=critique.rstrip("\n"),
                                     confirmed=confirmed_lines(solution, critique))
 
-    def refined_solution(self, solution: str, critique: str, completion: str) -> str:
-        """The full refined solution the actor wrote in reply to refine_prompt."""
-        head = confirmed_lines(solution, critique) if self.continues_confirmed else ""
-        return head + completion
+    def head(self, solution: str, critique: str) -> str:
+        """What the actor's completion to refine_prompt continues: the refined solution is this
+        plus the completion (nothing when the layout rewrites from scratch)."""
+        return confirmed_lines(solution, critique) if self.continues_confirmed else ""
+
+    def restart_prompt(self, question: str, solution: str, k: int) -> str:
+        """The refine prompt with the solution's first k lines as the prefix and no critique:
+        the actor continues prefix_lines(solution, k). Only a layout that continues a prefix
+        has one (its template reads {question} and {confirmed} alone)."""
+        if not self.continues_confirmed:
+            raise ValueError(f"the {self.name} refinement layout rewrites from scratch: there "
+                             "is no prefix to restart from")
+        return self.template.format(question=question, confirmed=prefix_lines(solution, k))
 
 
 COMPACT_REFINE = RefineFormat("compact", "Q: {question}\nSolution:\n{confirmed}", True)

@@ -1,17 +1,25 @@
 """self-train: self-improvement with and without a critic in the loop (CLAIMS.md C5).
 
-Both arms start from the cached chain-world base of cft-vs-sft and run the same loop
+Every arm starts from the cached chain-world base of cft-vs-sft and runs the same loop
 (training/self_improve.py): sample N solutions per training problem, keep the verified ones
 that show their work, retrain from the base on a fixed token budget. `vanilla` keeps only the
 model's own correct samples; `critique-in-loop` also critiques every wrong sample with a
-step-level critic and keeps the actor's verified rewrites. Each iteration records what the
-kept data covers (hard_share, coverage, the difficulty histogram) and how the model then
-solves (greedy accuracy, unbiased pass@k, answer entropy, distinct correct structures).
+step-level critic and keeps the actor's verified rewrites, which continue the lines the
+critique confirmed. Two controls make, in every iteration, as many second-round generations as
+critique-in-loop made in that iteration of the same seed: `vanilla-same-budget` spends them on
+fresh samples of its wrong samples' problems, `random-prefix` on continuing its wrong samples
+from prefixes of the critic's prefix lengths dealt out at random (the critic's localisation
+removed). Each iteration records what the kept data covers (hard_share, coverage, the difficulty
+histogram), how many generations it cost, and how the model then solves (greedy accuracy,
+unbiased pass@k, answer entropy, distinct correct structures).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +29,7 @@ from critiquelab.evaluation.diversity import hard_band, kept_summary, sample_sco
 from critiquelab.evaluation.stats import bootstrap_ci, t_ci
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup, evaluate
-from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate, RunContext
+from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
 from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -32,11 +40,16 @@ from critiquelab.worlds import Problem
 
 KS = (1, 4, 16)
 SAMPLED = tuple(f"pass_at_{k}" for k in KS) + ("answer_entropy",)
+# Each arm's second round on its wrong samples (training/self_improve.py `harvest`).
+SECOND_ROUND = {"vanilla": "none", "critique-in-loop": "refine",
+                "vanilla-same-budget": "resample", "random-prefix": "restart"}
+REFERENCE = "critique-in-loop"
+MATCHED = ("vanilla-same-budget", "random-prefix")  # as many generations as REFERENCE
 
 SMOKE = {
     **PRESETS["smoke"],
-    "self_train": {"n_problems": 32, "iterations": 2, "samples": 4, "temperature": 0.8,
-                   "min_steps": 2, "eval_problems": 8, "eval_samples": 16, "critic_noise": 0.0,
+    "self_train": {"n_problems": 16, "iterations": 2, "samples": 4, "temperature": 0.8,
+                   "min_steps": 2, "eval_problems": 4, "eval_samples": 16, "critic_noise": 0.0,
                    "from_base": True, "token_budget": 6000},
 }
 DEFAULT = {  # training tokens per iteration: about two passes over what 64 x 4 samples keep
@@ -62,10 +75,11 @@ class SelfTrain(Experiment):
     title = "Self-training with a critic in the loop: tail narrowing and exploration"
     question = ("When a model trains on its own verified solutions, does its training data "
                 "drift away from hard problems, and does critiquing and refining its wrong "
-                "solutions keep them in?")
+                "solutions keep them in, beyond what as many more samples or restarts from "
+                "prefixes of the same length do?")
     # Each arm must solve more id problems after its last iteration than its base did.
     arm_table = tuple(Arm(a, a, "solve", "self-improve", Gate("solve_accuracy/id", "start"))
-                      for a in ("vanilla", "critique-in-loop"))
+                      for a in SECOND_ROUND)
     matching = "tokens"  # per iteration, as self_improve trains
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", *SAMPLED, "coverage")
@@ -88,8 +102,21 @@ class SelfTrain(Experiment):
             atomic_write_json(path, state.base_metrics)
         return state
 
+    def comparisons(self) -> tuple[Comparison, ...]:
+        """critique-in-loop against vanilla, the same generation budget, and the blind prefix."""
+        return tuple(Comparison(REFERENCE, b) for b in (self.baseline, *MATCHED))
+
     def run_cell(self, ctx: RunContext, state: SelfTrainState, arm: str,
                  seed: int) -> CellResult:
+        extra = None
+        if arm in MATCHED:  # critique-in-loop's second-round generations, iteration by iteration
+            extra = [it.harvest["second_round"] for it in self.loop(ctx, state, REFERENCE, seed)]
+        return cell_result(state, self.loop(ctx, state, arm, seed, extra))
+
+    def loop(self, ctx: RunContext, state: SelfTrainState, arm: str, seed: int,
+             extra: list[int] | None = None) -> list[Iteration]:
+        """Run (or load) one arm's iterations. Under a lock on its work directory: a control's
+        cell runs critique-in-loop's loop of its seed too, and cells may run in parallel."""
         p, st = ctx.params, ctx.params["self_train"]
         ft = p["finetune"]
         cfg = LoopConfig(iterations=st["iterations"], samples=st["samples"],
@@ -97,15 +124,17 @@ class SelfTrain(Experiment):
                          min_steps=st["min_steps"], token_budget=st["token_budget"],
                          train=TrainConfig(learning_rate=ft["learning_rate"], epochs=1,
                                            batch_size=ft["batch_size"]),
-                         from_base=st["from_base"])
+                         from_base=st["from_base"], second_round=SECOND_ROUND[arm])
         chain = state.chain
-        critic = self.critic(state, st["critic_noise"], seed) if arm == "critique-in-loop" else None
-        iterations = self_improve(
-            chain.world, chain.base_dir, state.problems, chain.fmt, cfg,
-            ctx.work_dir(f"{arm}__seed{seed}"), seed, critic, REFINE_FORMATS[chain.fmt.name],
-            evaluate=lambda model, tok, k: measure(state, p, model, tok, seed * 1000 + k),
-            progress=ctx.progress)
-        return cell_result(state, iterations)
+        critic = (self.critic(state, st["critic_noise"], seed)
+                  if cfg.second_round in ("refine", "restart") else None)
+        work = ctx.work_dir(f"{arm}__seed{seed}")
+        with _exclusive(work / "lock"):
+            return self_improve(
+                chain.world, chain.base_dir, state.problems, chain.fmt, cfg, work, seed, critic,
+                REFINE_FORMATS[chain.fmt.name],
+                evaluate=lambda model, tok, k: measure(state, p, model, tok, seed * 1000 + k),
+                progress=ctx.progress, extra=extra)
 
     @staticmethod
     def critic(state: SelfTrainState, noise: float, seed: int) -> Critic:
@@ -113,22 +142,26 @@ class SelfTrain(Experiment):
         return NoisyCritic(world, noise, seed) if noise > 0 else ExactCritic(world)
 
     def conclusions(self, results: dict) -> list[str]:
-        out = []
-        first = results["extra"][self.baseline][0]
-        out.append(f"Hard problems are difficulty {', '.join(map(str, first['hard']))} (the top "
-                   f"third of the training difficulties); they are "
-                   f"{100 * first['pool_hard_share']:.1f}% of the self-training pool.")
-        for arm in self.arms:
-            out.append(narrowing_sentence(arm, results["extra"][arm]))
-        out.append(paired_sentence(results, "hard_share"))
-        out.append(paired_sentence(results, "hard_solution_share"))
-        out.append(structures_sentence(results, self.arms))
-        out.append(budget_sentence(results["budget"], self.arms))
+        arms = tuple(a for a in self.arms if a in results["extra"])
+        first = results["extra"][arms[0]][0]
+        out = [f"Hard problems are difficulty {', '.join(map(str, first['hard']))} (the top "
+               f"third of the training difficulties); they are "
+               f"{100 * first['pool_hard_share']:.1f}% of the self-training pool."]
+        out += [narrowing_sentence(arm, results["extra"][arm]) for arm in arms]
+        out += [paired_sentence(results, key, comp.arm, comp.baseline)
+                for comp in self.comparisons() if {comp.arm, comp.baseline} <= set(arms)
+                for key in ("hard_share", "hard_solution_share")]
+        out.append(structures_sentence(results, arms))
+        out.append(budget_sentence(results["budget"], arms))
+        out.append(generations_sentence(results["extra"], arms))
+        if {REFERENCE, "random-prefix"} <= set(arms):
+            out.append(prefix_sentence(results["extra"], (REFERENCE, "random-prefix")))
         return out
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
-        made = [kept_histograms(results, self.arms, out_dir),
-                iteration_curves(results, self.arms, KS, out_dir)]
+        arms = tuple(a for a in self.arms if a in results["extra"])
+        made = [kept_histograms(results, arms, out_dir),
+                iteration_curves(results, arms, KS, out_dir)]
         return [m for m in made if m]
 
 
@@ -167,6 +200,7 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
                 curves.setdefault(f"{m}/{sp}", []).append([k, sum(vals) / len(vals)])
         if it is None:
             continue
+        curves.setdefault("generations", []).append([k, it.harvest["generations"]])
         summary = kept_summary(state.problems, _kept_counts(it), state.hard)
         for key in ("hard_share", "hard_solution_share", "coverage_all", "coverage_hard"):
             if summary[key] is not None:
@@ -175,7 +209,7 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
     budget = {key: float(sum(it.training[key] for it in iterations))
               for key in ("tokens", "loss_tokens", "steps", "examples", "wall_s")}
     budget.update({key: float(sum(it.harvest[key] for it in iterations))
-                   for key in ("samples", "refinements", "refined_correct")})
+                   for key in ("generations", "samples", "second_round", "second_round_kept")})
     extra = {"iterations": rows, "hard": list(state.hard),
              "pool_hard_share": rows[0]["pool_hard_share"],
              "distinct_structures": last["scores"]["distinct_structures"]}
@@ -191,6 +225,14 @@ def _kept_counts(it: Iteration) -> dict[str, int]:
 
 def _read(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (other processes wait), released when it closes."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _seed_ci(values: list[float]) -> dict:
@@ -225,9 +267,9 @@ def narrowing_sentence(arm: str, runs: list[dict]) -> str:
             f"{len(per_seed)} seeds, {verdict}.")
 
 
-def paired_sentence(results: dict, key: str) -> str:
-    """critique-in-loop minus vanilla on a kept-data share, per iteration, paired by seed."""
-    a, b = (_series(results["extra"][arm], key) for arm in ("critique-in-loop", "vanilla"))
+def paired_sentence(results: dict, key: str, arm: str, baseline: str) -> str:
+    """arm minus baseline on a kept-data share, per iteration, paired by seed."""
+    a, b = (_series(results["extra"][x], key) for x in (arm, baseline))
     parts = []
     for i in range(len(a[0])):
         diffs = [x[i] - y[i] for x, y in zip(a, b, strict=True)
@@ -236,21 +278,57 @@ def paired_sentence(results: dict, key: str) -> str:
             ci = _seed_ci(diffs)
             parts.append(f"iteration {i + 1} {100 * ci['mean']:+.1f} "
                          f"[{100 * ci['ci95'][0]:+.1f}, {100 * ci['ci95'][1]:+.1f}]")
-    return (f"critique-in-loop minus vanilla on {key} (points, 95% CI over seeds): "
+    return (f"{arm} minus {baseline} on {key} (points, 95% CI over seeds): "
             + ("; ".join(parts) or "undefined, nothing was kept") + ".")
 
 
 def budget_sentence(b: dict, arms: tuple[str, ...]) -> str:
-    """Samples, refinements and training tokens per arm, and whether tokens are matched."""
+    """Generations and training tokens per arm, and whether tokens are matched."""
     tokens = [b[arm]["tokens"] for arm in arms]
     matched = max(tokens) <= 1.1 * min(tokens)
     return ("Per cell over all iterations: " + "; ".join(
-        f"{arm} sampled {b[arm]['samples']:,.0f} solutions and {b[arm]['refinements']:,.0f} "
-        f"refinements ({b[arm]['refined_correct']:,.0f} verified), trained "
+        f"{arm} made {b[arm]['generations']:,.0f} generations ({b[arm]['samples']:,.0f} "
+        f"samples and {b[arm]['second_round']:,.0f} in the second round, "
+        f"{b[arm]['second_round_kept']:,.0f} of those verified), trained "
         f"{b[arm]['tokens']:,.0f} tokens in {b[arm]['steps']:.0f} steps" for arm in arms)
-        + (". Training tokens are matched" if matched else
-           ". Training tokens differ: an iteration that keeps nothing does not train")
-        + "; refinements are extra generations the vanilla arm does not get.")
+        + (". Training tokens are matched." if matched else
+           ". Training tokens differ: an iteration that keeps nothing does not train."))
+
+
+def generations_sentence(extra: dict, arms: tuple[str, ...]) -> str:
+    """Generations per iteration (seeds averaged), and whether each control made exactly as
+    many as critique-in-loop in every iteration of every seed."""
+    per_arm = {arm: [[row["harvest"]["generations"] for row in r["iterations"]]
+                     for r in extra[arm]] for arm in arms}
+    out = "Generations per iteration, seeds averaged: " + "; ".join(
+        f"{arm} " + " / ".join(f"{sum(col) / len(col):,.0f}" for col in zip(*runs, strict=True))
+        for arm, runs in per_arm.items()) + "."
+    for arm in (a for a in MATCHED if a in arms and REFERENCE in arms):
+        pairs = [(x, y) for ra, rb in zip(per_arm[arm], per_arm[REFERENCE], strict=True)
+                 for x, y in zip(ra, rb, strict=True)]
+        off = sum(x != y for x, y in pairs)
+        out += (f" {arm} made as many as {REFERENCE} in every iteration of every seed."
+                if not off else f" {arm} differs from {REFERENCE} in {off} of {len(pairs)} "
+                                "iterations (seeds pooled).")
+    return out
+
+
+def prefix_sentence(extra: dict, arms: tuple[str, ...]) -> str:
+    """The mean prefix length (lines) the second-round generations continued, per iteration."""
+    def mean(hist: dict[str, int]) -> float | None:
+        n = sum(hist.values())
+        return sum(int(k) * c for k, c in hist.items()) / n if n else None
+
+    parts = []
+    for arm in arms:
+        cols = zip(*([mean(row["harvest"]["prefix_lengths"]) for row in r["iterations"]]
+                     for r in extra[arm]), strict=True)
+        means = [[v for v in col if v is not None] for col in cols]
+        parts.append(f"{arm} " + " / ".join(f"{sum(m) / len(m):.2f}" if m else "-"
+                                           for m in means))
+    return ("Mean prefix length in lines that second-round generations continued, per "
+            "iteration (seeds averaged; equal at iteration 1 by construction, where both arms "
+            "start from the same samples): " + "; ".join(parts) + ".")
 
 
 def structures_sentence(results: dict, arms: tuple[str, ...]) -> str:
