@@ -75,7 +75,7 @@ CLAIMS: tuple[Claim, ...] = (
           "more hard problems in the self-generated data and larger gains on hard problems "
           "(no single number)",
           "self-train",
-          (Check("critique-in-loop", "vanilla", "coverage", "train-hard", GREATER),)),
+          (Check("critique-in-loop", "vanilla-same-budget", "coverage", "train-hard", GREATER),)),
     Claim("C6", "Imitated reasoning transfers structure more than content",
           "Li et al. 2025 (Structure, not content, is what matters)",
           "AIME24 after long-CoT SFT: shuffled steps cost 13.3 points, 50% wrong numbers 3.2",
