@@ -13,6 +13,7 @@ from critiquelab.data.splits import leaked_ids
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, ChainState, chain_splits
 from critiquelab.experiments.critique_noise import critique_stream
+from critiquelab.experiments.oneshot_cft import cell_design, epochs
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.formats import COMPACT
 
@@ -55,12 +56,26 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     assert any("rlvr-1shot" in c for c in res["conclusions"])
 
     runs = res["extra"]["cft-1shot"]
-    assert runs[0]["seed_problem"] != runs[1]["seed_problem"]  # seed k uses seed problem k
+    # the two cells share a training seed and differ in their seed problem
+    assert [r["training_seed"] for r in runs] == [0, 0]
+    assert [r["problem"] for r in runs] == [0, 1]
+    assert runs[0]["seed_problem"] != runs[1]["seed_problem"]
+    assert [r["training_seed"] for r in res["extra"]["sft-full"]] == [0, 1]
     data = runs[0]["data"]
     n_all = opts["samples"] * len(opts["temperatures"]) + opts["injected"]
     assert data["candidates"] == n_all and data["right"] + data["wrong"] == n_all
     assert data["critiques"] == n_all * len(opts["critics"])
+    families = data["by_family"]
+    assert set(families) == {"exact", "noisy", "model"}
+    assert all(f["critiques"] == n_all for f in families.values())
+    assert families["exact"]["right_share"] == 1.0
+    assert 0.0 <= families["model"]["right_share"] <= 1.0
+    assert (tmp_path / "run" / "critic-model" / "critic.json").is_file()
+    assert runs[0]["critic_model"]["steps"] == res["params"]["finetune"]["steps"]
     assert res["budget"]["cft-1shot"]["examples"] == sum(r["data"]["kept"] for r in runs) / 2
+    ft = opts["steps"] * opts["batch_size"]
+    assert res["budget"]["cft-1shot"]["epochs"] == pytest.approx(
+        sum(ft / r["data"]["kept"] for r in runs) / 2)
     one = res["extra"]["cft-1shot-1gen"][0]["data"]
     assert list(one["by_generator"]) == [f"base@T{opts['single_temperature']}"]
     assert one["candidates"] == n_all
@@ -69,10 +84,32 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     seeds = [p for p in splits["train"] if p.text in {r["seed_problem"] for r in runs}]
     assert len(seeds) == 2
     assert not leaked_ids(seeds, [q for sp in ("validation", *EVAL) for q in splits[sp]])
-    assert any("per seed problem" in c for c in res["conclusions"])
+    assert any("per seed problem" in c and "per training seed" in c
+               for c in res["conclusions"])
+    assert any(c.startswith("Critic families") and "model" in c for c in res["conclusions"])
     assert (tmp_path / "run" / "validation_solve_accuracy.png").stat().st_size > 0
     assert set(res["validity"]) == set(trained)
     assert {c["baseline"] for c in res["comparisons"]} == set(trained) - {"cft-1shot"} | {"base"}
+
+
+def test_cells_cross_seed_problems_with_training_seeds():
+    cells = [cell_design(k, 2) for k in range(4)]
+    assert [(c.problem, c.training_seed) for c in cells] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    # with two bases (cell k on base k mod 2) every (base, problem) meets every training seed
+    crossed = {(k % 2, cell_design(k, 2, bases=2)) for k in range(8)}
+    assert len({(b, c.problem, c.training_seed) for b, c in crossed}) == 8
+
+
+def test_epochs_are_passes_over_the_distinct_records():
+    assert epochs(32, 16, 6) == pytest.approx(85.33, abs=0.01)
+    assert epochs(32, 16, 512) == 1.0
+
+
+def test_the_default_preset_makes_many_passes_over_its_critiques():
+    opts = get_experiment("oneshot-cft").presets["default"]["oneshot"]
+    critiques = ((opts["samples"] * len(opts["temperatures"]) + opts["injected"])
+                 * len(opts["critics"]))  # at most this many are kept
+    assert epochs(opts["steps"], opts["batch_size"], critiques) >= 8
 
 
 def test_critique_noise_smoke(tmp_path, cache):

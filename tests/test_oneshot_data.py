@@ -15,6 +15,7 @@ from critiquelab.critics.styles import STYLES, StyledCritic, restyle
 from critiquelab.data.oneshot import (
     CriticTeacher,
     InjectorGenerator,
+    ModelTeacher,
     build_oneshot,
     critic_teacher,
     solution_records,
@@ -48,6 +49,7 @@ class Canned:
 
     name: str
     text: str | None
+    family: str = "canned"
 
     def critique_all(self, problem, solutions):
         return [self.text] * len(solutions)
@@ -104,6 +106,44 @@ def test_builder_counts_and_filtering():
     assert len(wrong) == 3 and {r["teacher"] for r in wrong} == {"yes"}
 
 
+def test_families_are_counted_with_their_share_of_right_verdicts():
+    p = problem()
+    gens = [(Fixed("a", candidates(p, 3, 3)), 6)]
+    teachers = [critic_teacher(WORLD, "exact"), critic_teacher(WORLD, "exact/explained"),
+                critic_teacher(WORLD, "noisy-1.0-s1/terse"),
+                Canned("model/steps", "Conclusion: right [END]", "model")]
+    s = build_oneshot(p, gens, teachers, world_judge(WORLD)).summary()
+    fam = s["by_family"]
+    assert list(fam) == ["exact", "noisy", "model"]
+    assert (fam["exact"]["critiques"], fam["exact"]["kept"], fam["exact"]["right_share"]) == (
+        12, 12, 1.0)
+    assert fam["noisy"]["critiques"] == 6 and fam["noisy"]["right_share"] <= 0.5
+    assert fam["model"]["right_share"] == 0.5 and fam["model"]["kept"] == 3
+    assert sum(f["critiques"] for f in fam.values()) == s["critiques"] == 24
+    assert s["right_share"] == pytest.approx(s["agree"] / 24)
+
+
+def test_a_model_writes_critiques_as_a_teacher_of_the_model_family():
+    from critiquelab.models import load_model
+
+    model, tok = load_model("tiny-xs", seed=0)
+    base = ModelTeacher("critic", model, tok, max_new_tokens=12)
+    teacher = critic_teacher(WORLD, "model/terse", base)
+    assert (teacher.name, teacher.family, teacher.style) == ("model/terse", "model", "terse")
+    texts = teacher.critique_all(problem(), candidates(problem(), 1, 2))
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+    with pytest.raises(UsageError, match="needs a critic model"):
+        critic_teacher(WORLD, "model")
+
+
+def test_a_model_critique_ends_at_its_end_mark():
+    from critiquelab.data.oneshot import _through_end
+
+    assert _through_end("Step 1: a = 2 correct.\nConclusion: right [END]Q: 3") == (
+        "Step 1: a = 2 correct.\nConclusion: right [END]")
+    assert _through_end("Step 1: a = 2") == "Step 1: a = 2"
+
+
 def test_records_carry_provenance_and_the_critique():
     p = problem()
     build = build_oneshot(p, [(InjectorGenerator(WORLD, 0.5), 20)],
@@ -130,10 +170,11 @@ def test_injector_is_seeded_and_honours_the_error_rate():
 
 def test_critic_specs():
     assert critic_teacher(WORLD, "exact").name == "exact/steps"
+    assert critic_teacher(WORLD, "exact").family == "exact"
     noisy = critic_teacher(WORLD, "noisy-0.3-s4/explained")
     assert noisy.name == "noisy-0.3-s4/explained"
     assert isinstance(noisy.critic, StyledCritic) and noisy.critic.critic.p == 0.3
-    assert noisy.critic.critic.seed == 4
+    assert noisy.critic.critic.seed == 4 and noisy.family == "noisy"
     for bad in ("oracle", "noisy-1.5", "exact/poetic", "noisy-0.2-x"):
         with pytest.raises(UsageError):
             critic_teacher(WORLD, bad)
@@ -165,3 +206,14 @@ def test_cli_rejects_a_bad_critic(tmp_path):
     r = cli("--out", str(tmp_path / "x.jsonl"), "--critic", "oracle")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "critic 'oracle'" in r.stderr
+
+
+def test_cli_takes_a_critic_model(tmp_path):
+    out = tmp_path / "oneshot.jsonl"
+    r = cli("--out", str(out), "--difficulty", "2", "--injected", "4", "--critic", "exact",
+            "--critic", "model", "--critic-model", "tiny-xs", "--max-new-tokens", "16")
+    assert r.returncode == 0, r.stderr
+    families = json.loads(r.stdout.splitlines()[0])["by_family"]
+    assert set(families) == {"exact", "model"} and families["model"]["critiques"] == 4
+    r = cli("--out", str(out), "--critic", "model")
+    assert r.returncode == 2 and "needs a critic model" in r.stderr

@@ -35,8 +35,12 @@ def oneshot(
     error_rate: Annotated[float, typer.Option(help="Share of injector candidates with an "
                                                    "error.")] = 0.5,
     critic: Annotated[list[str] | None, typer.Option(
-        help="A teacher: exact[/STYLE] or noisy-P[-sSEED][/STYLE], STYLE one of steps, terse, "
-             "explained; repeat for several.")] = None,
+        help="A teacher: exact[/STYLE], noisy-P[-sSEED][/STYLE] or model[/STYLE] (the "
+             "--critic-model), STYLE one of steps, terse, explained; repeat for several.")
+    ] = None,
+    critic_model: Annotated[str | None, typer.Option(
+        help="A model that writes critiques (directory or preset), for --critic model.")
+    ] = None,
     teacher: Annotated[list[str] | None, typer.Option(
         help="A teacher endpoint URL::MODEL (OpenAI-compatible); repeat for several.")] = None,
     api_key_env: Annotated[str, typer.Option(help="Environment variable holding the API "
@@ -47,13 +51,15 @@ def oneshot(
                         ] = False,
     fmt: Annotated[str, typer.Option("--format", help="Prompt format: compact or alpaca.")
                    ] = "compact",
-    max_new_tokens: Annotated[int, typer.Option(help="Longest model candidate.")] = 256,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest model candidate or critique.")
+                              ] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the drawn problem and of sampling.")] = 0,
 ) -> None:
     """Sample candidates of one seed problem from models and the error injector, critique each
     with every teacher, keep the critiques with the right verdict, write them as JSONL."""
     from critiquelab.data.oneshot import (
         InjectorGenerator,
+        ModelTeacher,
         build_oneshot,
         critic_teacher,
         world_judge,
@@ -72,7 +78,13 @@ def oneshot(
     for spec in model or []:
         generators += _model_generators(spec, temperature or [1.0], max_new_tokens,
                                         FORMATS[fmt], seed, samples)
-    teachers = [critic_teacher(w, spec) for spec in critic or []]
+    critic_lm = None
+    if critic_model is not None:
+        from critiquelab.models import load_model
+
+        m, tok = load_model(critic_model, seed=seed)
+        critic_lm = ModelTeacher(critic_model, m, tok, max_new_tokens, FORMATS[fmt])
+    teachers = [critic_teacher(w, spec, critic_lm) for spec in critic or []]
     teachers += [_endpoint(spec, api_key_env, allow_insecure) for spec in teacher or []]
     if not teachers:
         teachers = [critic_teacher(w, "exact")]

@@ -1,4 +1,7 @@
-"""Alternative renderings of a step critique, like different teachers writing the same verdict.
+"""Alternative renderings of a step critique: the same judgement written another way.
+
+A style is a secondary axis of one-shot CFT data, never a teacher of its own: only the critic
+behind it (exact, noisy, a model) decides the verdict and the blamed step.
 
 Every style keeps the `Step N: wrong, ...` line of the first error and the closing
 `Conclusion: right/wrong [END]`, so `parse_verdict` and `parse_first_error` read them all:

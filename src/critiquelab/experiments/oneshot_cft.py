@@ -1,17 +1,20 @@
 """oneshot-cft: critique fine-tuning on one problem (CLAIMS.md C4) on the chain world.
 
-Every arm starts from the cached base of cft-vs-sft. One seed problem from the training split
+Every arm starts from the cached base of cft-vs-sft. A seed problem from the training split
 gets candidate solutions from the base at several temperatures and from the error injector,
-and critiques from several teachers; critiques with a wrong verdict are dropped. Every trained
-arm takes the same number of optimizer steps (many epochs over one-shot data), is scored on
+and critiques from three families of teachers: the exact critic, a noisy critic and a model
+critic (cft-vs-sft's CFT recipe run once from the base in set-up, cached in the run directory);
+critiques with a wrong verdict are dropped. Every trained arm takes the same number of
+optimizer steps at one batch size (many passes over the one-shot critiques), is scored on
 the validation split every `eval_every` steps, and keeps its best checkpoint; test splits are
 scored once, at the end. `rlvr-1shot` is the RL yardstick: GRPO on the seed problem alone,
-rewarded by the world's verifier, for as many optimizer steps. Cell seed k uses seed problem
-k mod `seed_problems`.
+rewarded by the world's verifier, for as many optimizer steps. Cells cross seed problems with
+training seeds (`cell_design`), so the spread over problems and over seeds are separate.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -23,6 +26,7 @@ from pathlib import Path
 from critiquelab.data.oneshot import (
     InjectorGenerator,
     ModelGenerator,
+    ModelTeacher,
     OneShotBuild,
     build_oneshot,
     critic_teacher,
@@ -30,7 +34,7 @@ from critiquelab.data.oneshot import (
     world_judge,
 )
 from critiquelab.errors import UsageError
-from critiquelab.evaluation.metrics import solve_scores
+from critiquelab.evaluation.metrics import critique_scores, solve_scores
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import (
     BASE,
@@ -46,7 +50,8 @@ from critiquelab.experiments.chain_common import (
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
 from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
-from critiquelab.models import load_model
+from critiquelab.io import atomic_write_json
+from critiquelab.models import load_model, save_model
 from critiquelab.training.rl import RLConfig, train_rlvr
 from critiquelab.worlds import Problem
 
@@ -66,31 +71,56 @@ ChunkTrainer = Callable[[int], Trained]  # trains the model in place up to a glo
 
 
 def _preset(name: str, **oneshot) -> dict:
-    """cft-vs-sft's preset (same world, splits and cached base) plus the one-shot settings."""
+    """cft-vs-sft's preset (same world, splits and cached base; its `finetune` group is the
+    model critic's recipe) plus the one-shot settings."""
     base = PRESETS[name]
     return {**base, "oneshot": {
-        "seed_problems": 3, "temperatures": (0.7, 1.0, 1.3), "samples": 12, "injected": 12,
+        "seed_problems": 2, "temperatures": (0.7, 1.0, 1.3), "samples": 4, "injected": 8,
         "injector_error_rate": 0.5, "single_temperature": 1.0, "keep_agreeing": True,
-        "critics": ("exact/steps", "exact/terse", "exact/explained", "noisy-0.2-s1/steps",
-                    "noisy-0.2-s2/terse"),
+        # one teacher per family of judgement; a style (exact/terse) is a secondary axis
+        "critics": ("exact", "noisy-0.2-s1", "model"),
         "learning_rate": base["finetune"]["learning_rate"],
         "batch_size": base["finetune"]["batch_size"],
         "rlvr": {"learning_rate": 1e-4, "batch_size": 16, "num_generations": 8,
                  "max_completion_length": 160, "temperature": 1.0}, **oneshot}}
 
 
-SMOKE = _preset("smoke", seed_problems=2, samples=4, injected=8, steps=16, eval_every=4,
+SMOKE = _preset("smoke", samples=2, steps=8, eval_every=4,
                 rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 4,
                       "max_completion_length": 48, "temperature": 1.0})
+# 20 candidates x 3 critics: at most 60 kept critiques, so 32 steps of 16 make 8.5 passes or more.
 DEFAULT = _preset("default", steps=32, eval_every=8, batch_size=16,
                   rlvr={"learning_rate": 1e-4, "batch_size": 8, "num_generations": 8,
                         "max_completion_length": 160, "temperature": 1.0})
+
+
+@dataclass(frozen=True)
+class CellDesign:
+    """Where a cell sits in the design: the index of its seed problem and its training seed."""
+
+    problem: int
+    training_seed: int
+
+
+def cell_design(seed: int, problems: int, bases: int = 1) -> CellDesign:
+    """Cell seed k crosses problems with training seeds: the runner gives cell k base
+    k mod `bases`, problems cycle over blocks of `bases` cells, and the training seed counts
+    whole rounds of (base, problem); with seeds a multiple of problems x bases every problem
+    meets every training seed."""
+    return CellDesign((seed // bases) % problems, seed // (bases * problems))
+
+
+def epochs(steps: int, batch_size: int, records: int) -> float:
+    """Passes over `records` distinct records made by `steps` optimizer steps of `batch_size`."""
+    return steps * batch_size / records
 
 
 @dataclass
 class OneShotState:
     chain: ChainState
     seed_problems: list[Problem]
+    critic: ModelTeacher | None = None  # the model family of teachers, when a critic asks
+    critic_info: dict = field(default_factory=dict)  # its recipe and validation accuracy
     builds: dict[tuple[str, int, str], tuple[OneShotBuild, float]] = field(default_factory=dict)
 
 
@@ -101,6 +131,54 @@ def seed_problem_pool(chain: ChainState, n: int, data_seed: int) -> list[Problem
     if not 1 <= n <= len(pool):
         raise UsageError(f"seed_problems must be in 1..{len(pool)}, got {n}")
     return random.Random(f"seed-problems:{data_seed}").sample(pool, n)
+
+
+CRITIC_DIR, CRITIC_INFO = "critic-model", "critic.json"
+
+
+def critic_model(ctx: RunContext, chain: ChainState) -> tuple[ModelTeacher, dict]:
+    """The model critic: cft-vs-sft's CFT recipe (the exact critic's critiques of training
+    candidates for the preset's `finetune` steps, the checkpoint picked on validation critique
+    accuracy) run once from base 0 and cached in the run directory; with what it cost."""
+    path = ctx.out_dir / CRITIC_DIR
+    if not (path / CRITIC_INFO).is_file():
+        _train_critic(ctx, chain, path)
+    model, tok = load_model(str(path))
+    teacher = ModelTeacher("model/steps", model, tok, ctx.params["max_new_tokens"], chain.fmt)
+    return teacher, json.loads((path / CRITIC_INFO).read_text())
+
+
+def _train_critic(ctx: RunContext, chain: ChainState, path: Path) -> None:
+    """Train the model critic and store it atomically (worker processes load it)."""
+    p = ctx.params
+    spec = FinetuneSpec.of(p["finetune"])
+    model, tok = load_model(str(chain.base_dirs[0]))
+    records = take_examples(arm_records(chain, "cft", 0, p["error_rate"], salt=CRITIC_DIR),
+                            spec.examples, CRITIC_DIR)
+    work = ctx.work_dir(CRITIC_DIR)
+    done = finetune(ctx, OneShotCft.name, CRITIC_DIR, 0, model, tok, records, spec,
+                    _critic_probe(chain, p), "critique_accuracy", work=work)
+    partial = path.with_name(f"{path.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    save_model(model, tok, partial)
+    atomic_write_json(partial / CRITIC_INFO, {
+        "steps": spec.steps, "batch_size": spec.batch_size, "picked_steps": done.picked_steps,
+        "tokens": done.budget["tokens"], "wall_s": done.budget["wall_s"],
+        "validation_critique_accuracy": done.validation["critique_accuracy"],
+        "trivial_critique_accuracy": trivial_baselines(chain, ("validation",))[
+            "critique_accuracy"]["validation"]})
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _critic_probe(chain: ChainState, params: dict):
+    """The critic's checkpoint probe: verdicts on the validation candidates only."""
+    def run(model, tokenizer) -> dict:
+        got = critique_scores(model, tokenizer, chain.fmt, chain.candidates["validation"],
+                              params["max_new_tokens"])
+        return {"validation": {m: _mean(v) for m, v in got.scores.items()}, "scores": {}}
+    return run
 
 
 def rlvr_chunks(model, tokenizer, chain: ChainState, problem: Problem, opts: dict, seed: int,
@@ -177,6 +255,7 @@ class OneShotCft(Experiment):
     splits = EVAL
     baseline = "sft-full"
     seed_invariant_arms = ("base",)
+    default_seeds = 4  # 2 seed problems x 2 training seeds
 
     def comparisons(self) -> tuple[Comparison, ...]:
         return tuple(Comparison("cft-1shot", other) for other in (
@@ -184,43 +263,53 @@ class OneShotCft(Experiment):
 
     def setup(self, ctx: RunContext) -> OneShotState:
         chain = chain_setup(ctx)
-        n = ctx.params["oneshot"]["seed_problems"]
-        return OneShotState(chain, seed_problem_pool(chain, n, ctx.params["data_seed"]))
+        opts = ctx.params["oneshot"]
+        state = OneShotState(chain, seed_problem_pool(chain, opts["seed_problems"],
+                                                      ctx.params["data_seed"]))
+        if any(spec.partition("/")[0] == "model" for spec in opts["critics"]):
+            state.critic, state.critic_info = critic_model(ctx, chain)
+        return state
 
     def trivial(self, ctx: RunContext, state: OneShotState) -> dict:
         return trivial_baselines(state.chain)
 
     def run_cell(self, ctx: RunContext, state: OneShotState, arm: str, seed: int) -> CellResult:
         p, opts = ctx.params, ctx.params["oneshot"]
-        model, tok = load_model(str(state.chain.base_dirs[ctx.base_of(seed)]))
-        problem = state.seed_problems[seed % len(state.seed_problems)]
+        design = cell_design(seed, len(state.seed_problems), ctx.bases)
+        problem = state.seed_problems[design.problem]
         spec = self.arm(arm)
+        # sft-full has no seed problem: each of its cells is a replicate of its own
+        train_seed = seed if spec.data == "full-gold" else design.training_seed
+        model, tok = load_model(str(state.chain.base_dirs[ctx.base_of(seed)]))
+        work = ctx.work_dir(f"{arm}__seed{seed}")  # per cell: cells share training seeds
         budget: dict[str, float] = {"tokens": 0, "loss_tokens": 0, "steps": 0, "examples": 0,
                                     "wall_s": 0.0}
-        curves, extra, checkpoints, validation = {}, {"seed_problem": problem.text}, [], None
+        extra = {"seed_problem": problem.text, "problem": design.problem,
+                 "training_seed": train_seed}
+        curves, checkpoints, validation = {}, [], None
         solved: dict[str, list[str]] = {}
         if spec.trainer == "sft":
             build, data_s = (None, 0.0) if spec.data == "full-gold" else self.build(
-                ctx, state, problem, seed, model, tok,
+                ctx, state, problem, train_seed, model, tok,
                 "1gen" if spec.data.endswith("-1gen") else "all")
-            records = self.records(ctx, state, arm, seed, build)
+            records = self.records(ctx, state, arm, train_seed, build)
             ft = spec_of(opts)
             data = list(islice(cycle(records), ft.examples))
-            done = finetune(ctx, self.name, arm, seed, model, tok, data, ft,
-                            probe(state.chain, p), "solve_accuracy")
+            done = finetune(ctx, self.name, arm, train_seed, model, tok, data, ft,
+                            probe(state.chain, p), "solve_accuracy", work=work)
             # passes over the distinct records: for the whole budget, and up to the checkpoint
             # validation picked (the model that is scored)
             budget = {**done.budget, "examples": len(records), "data_s": data_s,
-                      "epochs": ft.examples / len(records),
-                      "picked_epochs": done.picked_steps * ft.batch_size / len(records)}
+                      "epochs": epochs(ft.steps, ft.batch_size, len(records)),
+                      "picked_epochs": epochs(done.picked_steps, ft.batch_size, len(records))}
             curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
             solved = done.outputs
             if build is not None:
                 extra["data"] = build.summary()
+                extra["critic_model"] = state.critic_info
         elif spec.trainer == "rl":
-            work = ctx.work_dir(f"{arm}__seed{seed}")
             shutil.rmtree(work)  # a rerun of this cell starts clean
-            train_to = rlvr_chunks(model, tok, state.chain, problem, opts, seed, work)
+            train_to = rlvr_chunks(model, tok, state.chain, problem, opts, train_seed, work)
             val = state.chain.splits["validation"]
             sel = select_on_validation(
                 model, train_to, opts["steps"], opts["eval_every"],
@@ -251,8 +340,8 @@ class OneShotCft(Experiment):
 
     def build(self, ctx: RunContext, state: OneShotState, problem: Problem, seed: int, model,
               tok, which: str) -> tuple[OneShotBuild, float]:
-        """The one-shot data of (problem, seed) from every generator or from one, and the
-        seconds it took; memoised, as arms of one seed share it."""
+        """The one-shot data of (problem, training seed) from every generator or from one, and
+        the seconds it took; memoised, as the arms of a cell share it."""
         key = (problem.id, seed, which)
         if key in state.builds:
             return state.builds[key]
@@ -270,7 +359,7 @@ class OneShotCft(Experiment):
             generators = [(sampler(t), opts["samples"]) for t in opts["temperatures"]]
             generators.append((InjectorGenerator(world, opts["injector_error_rate"]),
                                opts["injected"]))
-        teachers = [critic_teacher(world, spec) for spec in opts["critics"]]
+        teachers = [critic_teacher(world, spec, state.critic) for spec in opts["critics"]]
         start = time.perf_counter()
         build = build_oneshot(problem, generators, teachers, world_judge(world), state.chain.fmt,
                               opts["keep_agreeing"], seed)
@@ -278,28 +367,36 @@ class OneShotCft(Experiment):
         return state.builds[key]
 
     def conclusions(self, results: dict) -> list[str]:
-        if set(results["arms"]) != set(self.arms):
-            return []
-        out = []
-        seeds_of = results["extra"]["cft-1shot"]
-        problems = list(dict.fromkeys(c["seed_problem"] for c in seeds_of))
-        for arm in ("cft-1shot", "sft-1shot"):
-            accs = [_mean([_mean(c["solve_accuracy"]["id"]) for c in results["extra"][arm]
-                           if c["seed_problem"] == q]) for q in problems]
-            out.append(f"{arm} id solve accuracy per seed problem ({len(problems)} problems): "
-                       + ", ".join(f"{100 * a:.1f}%" for a in accs)
-                       + f"; spread {100 * (max(accs) - min(accs)):.1f} points.")
-        data = [c["data"] for c in seeds_of if "data" in c]
-        if data:
-            d = data[0]
-            out.append(f"One-shot data (seed 0): {d['candidates']} candidates ({d['right']} right, "
-                       f"{d['wrong']} wrong, {d['distinct']} distinct), {d['critiques']} "
+        extra, out = results["extra"], []
+        for arm in ("cft-1shot", "sft-1shot", "rlvr-1shot"):
+            if arm in extra:
+                out.append(spread_sentence(arm, extra[arm]))
+        builds = [c["data"] for c in extra.get("cft-1shot", []) if "data" in c]
+        if builds:
+            d = builds[0]
+            out.append(f"One-shot data (cell 0): {d['candidates']} candidates ({d['right']} "
+                       f"right, {d['wrong']} wrong, {d['distinct']} distinct), {d['critiques']} "
                        f"critiques, {d['agree']} with the right verdict, {d['kept']} kept.")
+            out.append(family_sentence(builds))
+        critic = next((c["critic_model"] for c in extra.get("cft-1shot", [])
+                       if c.get("critic_model")), None)
+        if critic:
+            out.append(f"The model critic (CFT from the base, {critic['steps']} steps of "
+                       f"{critic['batch_size']}, step {critic['picked_steps']} picked on "
+                       f"validation) gives {100 * critic['validation_critique_accuracy']:.1f}% "
+                       "of validation candidates the right verdict (majority verdict: "
+                       f"{100 * critic['trivial_critique_accuracy']:.1f}%).")
         b = results["budget"]
-        out.append("Cost per arm (mean over seeds): " + "; ".join(
+        passes = [a for a in b if "epochs" in b[a]]
+        if passes:
+            out.append("Passes over the distinct training records, whole budget / up to the "
+                       "picked checkpoint (mean over cells): " + "; ".join(
+                           f"{a} {b[a]['epochs']:.1f} / {b[a]['picked_epochs']:.1f}"
+                           for a in passes) + ".")
+        out.append("Cost per arm (mean over cells): " + "; ".join(
             f"{a} {b[a]['tokens']:,.0f} tokens, {b[a]['steps']:.0f} steps, "
             f"{b[a].get('wall_s', 0) + b[a].get('data_s', 0):.0f} s"
-            for a in self.arms if a != "base") + " (training with validation + data building).")
+            for a in b if a != "base") + " (training with validation + data building).")
         return out
 
     def extra_plots(self, results: dict, out_dir: Path) -> list[tuple[str, str]]:
@@ -309,6 +406,35 @@ class OneShotCft(Experiment):
                             "validation solve accuracy"),
                 step_curves(results, "reward", out_dir, "rlvr-1shot mean reward")]
         return [m for m in made if m]
+
+
+def spread_sentence(arm: str, cells: list[dict]) -> str:
+    """id solve accuracy per seed problem (over training seeds) and per training seed (over
+    problems), each with its spread."""
+    parts = []
+    for key, what, over in (("problem", "seed problem", "training seeds"),
+                            ("training_seed", "training seed", "seed problems")):
+        groups: dict[int, list[float]] = {}
+        for c in cells:
+            groups.setdefault(c[key], []).append(_mean(c["solve_accuracy"]["id"]))
+        accs = [_mean(groups[k]) for k in sorted(groups)]
+        parts.append(f"per {what} ({len(accs)}, each over its {over}) "
+                     + ", ".join(f"{100 * a:.1f}%" for a in accs)
+                     + f", spread {100 * (max(accs) - min(accs)):.1f} points")
+    return f"{arm} id solve accuracy " + "; ".join(parts) + "."
+
+
+def family_sentence(builds: list[dict]) -> str:
+    """Critiques, the share with the right verdict and those kept, per critic family."""
+    totals: dict[str, dict[str, int]] = {}
+    for d in builds:
+        for family, c in d["by_family"].items():
+            t = totals.setdefault(family, {"critiques": 0, "agree": 0, "kept": 0})
+            for k in t:
+                t[k] += c[k]
+    return "Critic families (cft-1shot's builds): " + "; ".join(
+        f"{f} {t['critiques']} critiques, {100 * t['agree'] / max(1, t['critiques']):.1f}% "
+        f"with the right verdict, {t['kept']} kept" for f, t in totals.items()) + "."
 
 
 def _mean(xs: list[float]) -> float:
