@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import tempfile
 import time
 from pathlib import Path
 
+from calibration import default_context, emit
+
 from critiquelab.evaluation.metrics import solve_scores
-from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
-from critiquelab.experiments.runner import make_context
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
@@ -40,8 +38,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="calib-"))
-    ctx = make_context(get_experiment("cft-vs-sft"), "default", 1, work, None, progress=False)
+    ctx = default_context("cft-vs-sft")
+    work = ctx.out_dir
     p = {**ctx.params, "n_pretrain": args.n_pretrain,
          "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
     world, splits = chain_splits(p)
@@ -63,9 +61,7 @@ def main() -> None:
                "sound": sum(sound) / len(val),
                "top_answer_share": answers.most_common(1)[0][1] / len(val),
                "wall_s": round(time.time() - start, 1)}
-        with args.out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        emit(args.out, row)
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ problem.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
 from pathlib import Path
 
+from calibration import default_context, emit
+
 from critiquelab.evaluation.metrics import critique_scores, solve_scores
-from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
 from critiquelab.experiments.finetune import take_examples
-from critiquelab.experiments.runner import make_context
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
 
@@ -44,8 +42,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="ft-calib-"))
-    ctx = make_context(get_experiment("cft-vs-sft"), "default", 1, work, None, progress=False)
+    ctx = default_context("cft-vs-sft")
+    work = ctx.out_dir
     state, p = chain_setup(ctx), ctx.params
     batch = p["finetune"]["batch_size"]
     records = take_examples(arm_records(state, args.source, args.seed, p["error_rate"]),
@@ -68,9 +66,7 @@ def main() -> None:
                    **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
                    "wall_s": round(time.time() - start, 1)}
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            emit(args.out, row)
 
 
 if __name__ == "__main__":

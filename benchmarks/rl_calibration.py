@@ -12,16 +12,14 @@ sequencing preset needs for its RL gate.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from calibration import default_context, emit
+
 from critiquelab.evaluation.metrics import solve_scores
-from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import chain_setup
-from critiquelab.experiments.runner import make_context
 from critiquelab.experiments.sequencing import rl_config
 from critiquelab.models import load_model
 from critiquelab.training.rl import train_rlvr
@@ -37,8 +35,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="rl-calib-"))
-    ctx = make_context(get_experiment("sequencing"), "default", 1, work, None, progress=False)
+    ctx = default_context("sequencing")
+    work = ctx.out_dir
     state = chain_setup(ctx)
     p = ctx.params
     val = state.splits["validation"][:args.n_validation]
@@ -58,9 +56,7 @@ def main() -> None:
             row = {"lr": lr, "step": step, "train_accuracy": reward,
                    "validation_solve": sum(got.scores["solve_accuracy"]) / len(val),
                    "wall_s": round(time.time() - start, 1)}
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            emit(args.out, row)
 
 
 if __name__ == "__main__":
