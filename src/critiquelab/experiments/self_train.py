@@ -16,12 +16,11 @@ unbiased pass@k, answer entropy, distinct correct structures).
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
 from critiquelab.data.refine import REFINE_FORMATS
@@ -129,7 +128,7 @@ class SelfTrain(Experiment):
         critic = (self.critic(state, st["critic_noise"], seed)
                   if cfg.second_round in ("refine", "restart") else None)
         work = ctx.work_dir(f"{arm}__seed{seed}")
-        with _exclusive(work / "lock"):
+        with FileLock(work / "lock"):  # other processes wait
             return self_improve(
                 chain.world, chain.base_dir, state.problems, chain.fmt, cfg, work, seed, critic,
                 REFINE_FORMATS[chain.fmt.name],
@@ -225,14 +224,6 @@ def _kept_counts(it: Iteration) -> dict[str, int]:
 
 def _read(path: Path) -> dict:
     return json.loads(path.read_text())
-
-
-@contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (other processes wait), released when it closes."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _seed_ci(values: list[float]) -> dict:
