@@ -14,7 +14,7 @@ from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.threads import THREADS_ENV, busy_cores, thread_budget, usable_cores
 
 # sos has no stage 0; a small budget and short answers keep each of its 2 cells to seconds
-CHEAP = {"train": {"token_budget": 3000, "learning_rate": 3e-3, "batch_size": 16,
+CHEAP = {"train": {"token_budget": 3000, "learning_rates": (3e-3,), "batch_size": 16,
                    "max_length": 512}, "max_new_tokens": 48}
 
 
