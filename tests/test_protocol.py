@@ -16,6 +16,7 @@ from critiquelab.evaluation.stats import (
     t_ci,
     t_quantile,
 )
+from critiquelab.experiments.aggregate import gate_result
 from critiquelab.experiments.config import merge, parse_set
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate
@@ -93,6 +94,17 @@ def test_gates_withhold_verdicts_and_floors_are_flagged(tmp_path):
     assert len(gens.splitlines()) == 300
     report = (tmp_path / "out" / "report.md").read_text()
     assert "withheld" in report and "p_holm" in report and "Resolved config" in report
+
+
+def test_a_gate_is_not_passed_by_float_noise(tmp_path):
+    ctx = make_context(Dice(), "smoke", 3, tmp_path, tmp_path / "c", progress=False)
+    cells = {("stuck", s): CellResult({}, {}, validation={"skill": v})
+             for s, v in zip(ctx.seeds, (0.28, 0.3, 0.29), strict=True)}
+    trivial = {"skill": {"validation": 0.29}}
+    result = gate_result(Dice(), "stuck", cells, ctx, trivial)
+    assert result["value"] > 0.29 and result["passed"] is False  # 0.29000000000000004
+    cells["stuck", ctx.seeds[0]] = CellResult({}, {}, validation={"skill": 0.29})
+    assert gate_result(Dice(), "stuck", cells, ctx, trivial)["passed"] is True
 
 
 def test_arms_selection_keeps_gate_references(tmp_path):

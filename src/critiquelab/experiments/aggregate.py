@@ -95,6 +95,11 @@ def comparisons(exp: Experiment, ctx: RunContext, cells: Cells, validity: dict,
     return out
 
 
+# Seed means of equal scores can differ in the last bits (0.29000000000000004 vs 0.29); an
+# arm passes its gate only by more than this.
+GATE_TOLERANCE = 1e-9
+
+
 def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
                 trivial: dict) -> dict:
     """Whether a trained arm beat its gate's reference on validation, seeds averaged."""
@@ -111,7 +116,7 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
             ref = gate.reference.removeprefix("arm:")
             reference = _mean([cells[ref, s].validation.get(gate.metric, 0.0)
                                for s in ctx.seeds]) if (ref, ctx.seeds[0]) in cells else None
-    passed = None if reference is None else value > reference
+    passed = None if reference is None else value > reference + GATE_TOLERANCE
     return {"metric": gate.metric, "value": value, "reference": reference, "passed": passed,
             "against": gate.reference}
 
