@@ -55,3 +55,40 @@ def test_a_second_install_of_the_same_base_keeps_the_first(tmp_path):
     assert install_shipped(key, target) and install_shipped(key, target)
     assert (target / "config.json").is_file()
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp left behind
+
+
+def test_a_killed_base_build_resumes_from_its_checkpoints(tmp_path, monkeypatch, capsys):
+    from critiquelab.experiments import chain_common
+    from critiquelab.training.sft import last_checkpoint
+    from test_cli_fuzz import invoke
+
+    tiny = {**chain_common.SMOKE, "n_pretrain": 60, "n_train": 20, "n_validation": 4,
+            "n_recall": 4, "n_eval": 4,
+            "pretrain": {**chain_common.SMOKE["pretrain"],
+                         "train": {"learning_rate": 3e-3, "max_steps": 4, "batch_size": 8,
+                                   "save_steps": 2, "seed": 0}}}
+    monkeypatch.setitem(get_experiment("cft-vs-sft").presets, "tiny", tiny)
+    args = ["base", "build", "--preset", "tiny", "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--quiet"]
+
+    def killed(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(chain_common, "save_model", killed)
+    code, _, err = invoke(args, monkeypatch, capsys)  # killed after training, before saving
+    assert code == 130 and "interrupted" in err
+    monkeypatch.undo()
+    monkeypatch.setitem(get_experiment("cft-vs-sft").presets, "tiny", tiny)
+
+    resumed_from = []
+    real_train = chain_common.train
+
+    def spy(model, tok, docs, cfg, work, **kw):
+        resumed_from.append(last_checkpoint(work))
+        return real_train(model, tok, docs, cfg, work, **kw)
+    monkeypatch.setattr(chain_common, "train", spy)
+    code, out, err = invoke(args, monkeypatch, capsys)
+    assert code == 0, err
+    assert resumed_from[0] is not None and resumed_from[0].name == "checkpoint-4"
+    shipped = json.loads((tmp_path / "out" / "cft-vs-sft-tiny" / RECIPE_FILE).read_text())
+    assert shipped["pretrain"]["steps"] == 4
+    assert not list((tmp_path / "cache" / "base-build" / "bases").glob(".work-*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from critiquelab.claims.docs import BEGIN, END, NOT_RUN, stale_docs, write_docs
@@ -75,3 +76,12 @@ def test_nothing_in_the_repository_points_at_one_machine():
     hits = [f for f in files if f.endswith((".md", ".py", ".toml", ".yaml", "Makefile"))
             and any(m in (REPO / f).read_text(errors="ignore") for m in machine_paths)]
     assert hits == []
+
+
+def test_docs_check_exits_1_on_stale_docs_through_the_real_entry_point(tmp_path):
+    root = make_root(tmp_path)
+    check = [sys.executable, "-m", "critiquelab.cli", "docs", "--check", "--root", str(root)]
+    stale = subprocess.run(check, capture_output=True, text=True)
+    assert stale.returncode == 1 and stale.stdout.count("stale: ") == 3
+    write_docs(root)
+    assert subprocess.run(check, capture_output=True, text=True).returncode == 0

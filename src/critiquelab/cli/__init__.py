@@ -78,7 +78,13 @@ claims.register(app)
 def main() -> None:
     """Entry point: bad input is one line on stderr and exit code 2, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # outside standalone mode typer returns typer.Exit's code (130 for Ctrl-C) instead of
+        # exiting
+        code = app(standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (UsageError, TyperException) as e:
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
         _fail(msg)

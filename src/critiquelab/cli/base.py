@@ -26,14 +26,17 @@ def build(
                           ] = "cft-vs-sft",
     out: Annotated[Path | None, typer.Option(help="Where to put <experiment>-<preset>/ "
                                                   "(default: the package's bases/).")] = None,
+    cache: Annotated[Path | None, typer.Option(
+        help="Where training checkpoints go, so that a killed build resumes "
+             "(default: $CRITIQUELAB_CACHE, else ~/.cache/critiquelab).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Pretrain the base from scratch and store it with its recipe hash; runs whose recipe
-    hash matches then skip stage 0."""
+    """Pretrain the base (never copying a shipped one) and store it with its recipe hash;
+    runs whose recipe hash matches then skip stage 0. Rerun after a kill to resume."""
     from critiquelab.experiments import get_experiment
     from critiquelab.experiments.bases import SHIPPED, base_key, ship
     from critiquelab.experiments.chain_common import chain_splits, pretrained_base
-    from critiquelab.experiments.runner import make_context
+    from critiquelab.experiments.runner import default_cache_dir, make_context
     from critiquelab.io import ensure_writable_dir
     from critiquelab.threads import apply_thread_budget
 
@@ -43,8 +46,9 @@ def build(
     dest_root = ensure_writable_dir(out or SHIPPED)  # before an hour of training, not after
     apply_thread_budget()
     with tempfile.TemporaryDirectory() as tmp:
-        ctx = make_context(exp, preset, 1, Path(tmp) / "run", Path(tmp) / "cache",
-                           progress=not quiet)
+        # its own corner of the cache: a run's copy of a shipped base there would be reshipped
+        work = ensure_writable_dir((cache or default_cache_dir()) / "base-build")
+        ctx = make_context(exp, preset, 1, Path(tmp) / "run", work, progress=not quiet)
         world, splits = chain_splits(ctx.params)
         built = pretrained_base(world, splits["pretrain"], ctx, shipped=False)
         dest = ship(built, base_key(ctx.params, splits["pretrain"]), experiment, preset,
