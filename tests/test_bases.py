@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_cli_fuzz import invoke
 
-from critiquelab.experiments import get_experiment
+from critiquelab.experiments import chain_common, get_experiment
 from critiquelab.experiments.bases import (
     RECIPE_FILE,
     SHIPPED,
@@ -17,6 +18,7 @@ from critiquelab.experiments.bases import (
 )
 from critiquelab.experiments.chain_common import chain_splits, pretrained_base
 from critiquelab.experiments.runner import make_context
+from critiquelab.training.sft import last_checkpoint
 
 RECIPES = sorted(SHIPPED.glob(f"*/{RECIPE_FILE}"))
 
@@ -58,10 +60,6 @@ def test_a_second_install_of_the_same_base_keeps_the_first(tmp_path):
 
 
 def test_a_killed_base_build_resumes_from_its_checkpoints(tmp_path, monkeypatch, capsys):
-    from critiquelab.experiments import chain_common
-    from critiquelab.training.sft import last_checkpoint
-    from test_cli_fuzz import invoke
-
     tiny = {**chain_common.SMOKE, "n_pretrain": 60, "n_train": 20, "n_validation": 4,
             "n_recall": 4, "n_eval": 4,
             "pretrain": {**chain_common.SMOKE["pretrain"],
