@@ -121,9 +121,27 @@ def test_critique_noise_smoke(tmp_path, cache):
     wrong = [res["extra"][f"cft-noise-{p}"][0]["wrong_critiques"]
              for p in (0.0, 0.1, 0.2, 0.3, 0.5)]
     assert wrong[0] == 0.0 and wrong == sorted(wrong) and 0.3 < wrong[-1] < 0.7
-    assert any("sft-gold" in c and ("stops" in c or "does not beat" in c or "every noise" in c)
-               for c in res["conclusions"])
+    assert any("sft-gold" in c and ("stops" in c or "does not beat" in c or "every noise" in c
+                                    or "no noise level" in c) for c in res["conclusions"])
     assert (tmp_path / "run" / "solve_accuracy_sweep.png").stat().st_size > 0
+
+
+def test_noise_conclusions_read_only_gated_levels():
+    def results(verdicts: dict, lows: dict) -> dict:
+        return {"extra": {}, "comparisons": [
+            {"arm": f"cft-noise-{p}", "split": "id", "metric": "solve_accuracy",
+             "verdict": verdicts.get(p, "ok"), "ci95": [lows.get(p, -0.1), 0.2]}
+            for p in (0.0, 0.1, 0.2, 0.3, 0.5)]}
+    said = get_experiment("critique-noise").conclusions
+    assert said(results({}, {})) == [
+        "On id, CFT does not beat sft-gold at any noise level read, p in [0.0, 0.1, 0.2, 0.3, "
+        "0.5]."]
+    failed = {0.0: "withheld", 0.3: "withheld"}
+    assert said(results(failed, {0.1: 0.01, 0.2: 0.02})) == [
+        "On id, CFT beats sft-gold (95% CI above zero) at p in [0.1, 0.2]; it stops beating it "
+        "at p = 0.5 (withheld at p in [0.0, 0.3]: failed gates)."]
+    assert "no noise level can be read" in said(results(dict.fromkeys(
+        (0.0, 0.1, 0.2, 0.3, 0.5), "withheld"), {}))[0]
 
 
 def test_noise_arms_share_candidates_and_nest_their_errors():

@@ -87,19 +87,23 @@ class CritiqueNoise(ChainFinetune):
         for sp in self.splits:
             if any((f"{PREFIX}{p}", sp) not in comps for p in NOISE_LEVELS):
                 continue
-            beats = [p for p in NOISE_LEVELS if comps[f"{PREFIX}{p}", sp]["ci95"][0] > 0
-                     and comps[f"{PREFIX}{p}", sp]["verdict"] == "ok"]
-            stops = next((p for p in NOISE_LEVELS if beats and p > beats[0] and p not in beats),
-                         None)
-            if not beats:
-                out.append(f"On {sp}, CFT does not beat sft-gold at any noise level, not even "
-                           "with an exact critic (p = 0).")
+            read = [p for p in NOISE_LEVELS if comps[f"{PREFIX}{p}", sp]["verdict"] == "ok"]
+            withheld = [p for p in NOISE_LEVELS if p not in read]
+            held = f" (withheld at p in {withheld}: failed gates)" if withheld else ""
+            beats = [p for p in read if comps[f"{PREFIX}{p}", sp]["ci95"][0] > 0]
+            stops = next((p for p in read if beats and p > beats[0] and p not in beats), None)
+            if not read:
+                out.append(f"On {sp}, no noise level can be read: every CFT arm's comparison "
+                           "with sft-gold is withheld.")
+            elif not beats:
+                out.append(f"On {sp}, CFT does not beat sft-gold at any noise level read, "
+                           f"p in {read}{held}.")
             elif stops is None:
-                out.append(f"On {sp}, CFT beats sft-gold at every noise level tested, up to "
-                           f"p = {NOISE_LEVELS[-1]}.")
+                out.append(f"On {sp}, CFT beats sft-gold at every noise level read, p in "
+                           f"{read}{held}.")
             else:
                 out.append(f"On {sp}, CFT beats sft-gold (95% CI above zero) at p in {beats}; "
-                           f"it stops beating it at p = {stops}.")
+                           f"it stops beating it at p = {stops}{held}.")
         for p in NOISE_LEVELS:
             runs = results["extra"].get(f"{PREFIX}{p}")
             if not runs:
