@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from test_cli_fuzz import invoke
 
 from critiquelab.claims.docs import BEGIN, END, NOT_RUN, stale_docs, write_docs
 
@@ -78,10 +79,11 @@ def test_nothing_in_the_repository_points_at_one_machine():
     assert hits == []
 
 
-def test_docs_check_exits_1_on_stale_docs_through_the_real_entry_point(tmp_path):
+def test_docs_check_exits_1_on_stale_docs_through_the_entry_point(tmp_path, monkeypatch,
+                                                                     capsys):
     root = make_root(tmp_path)
-    check = [sys.executable, "-m", "critiquelab.cli", "docs", "--check", "--root", str(root)]
-    stale = subprocess.run(check, capture_output=True, text=True)
-    assert stale.returncode == 1 and stale.stdout.count("stale: ") == 3
+    check = ["docs", "--check", "--root", str(root)]
+    code, out, _ = invoke(check, monkeypatch, capsys)
+    assert code == 1 and out.count("stale: ") == 3
     write_docs(root)
-    assert subprocess.run(check, capture_output=True, text=True).returncode == 0
+    assert invoke(check, monkeypatch, capsys)[0] == 0
