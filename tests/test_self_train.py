@@ -8,6 +8,7 @@ from critiquelab.evaluation.diversity import hard_band
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
+from critiquelab.experiments.self_train import paired_sentence
 from critiquelab.worlds import get_world
 
 DOC = Path(__file__).parents[1] / "docs" / "experiments" / "self-train.md"
@@ -95,3 +96,25 @@ def test_doc_states_the_presets_difficulties():
                           f"{', '.join(map(str, composed))} with {shift[0]}-{shift[1]} "
                           "distractors"])
         assert f"| {row} |" in doc
+
+
+def test_paired_sentence_is_withheld_when_its_comparison_is():
+    def runs(shares: list[list[float]]) -> list[dict]:
+        return [{"iterations": [{"hard_share": x} for x in seed]} for seed in shares]
+
+    def results(verdict: str) -> dict:
+        reason = "vanilla failed its validity gate (solve_accuracy/id 20.0% vs 25.0%)"
+        return {"extra": {"critique-in-loop": runs([[0.3, 0.5], [0.2, 0.5]]),
+                          "vanilla": runs([[0.3, 0.2], [0.2, 0.3]])},
+                "comparisons": [
+                    {"arm": "critique-in-loop", "baseline": b, "verdict": v,
+                     "reason": None if v == "ok" else reason}
+                    for b, v in (("vanilla", verdict), ("random-prefix", "withheld"))]}
+
+    read = paired_sentence(results("ok"), "hard_share", "critique-in-loop", "vanilla")
+    assert read.startswith("critique-in-loop minus vanilla on hard_share (points, 95% CI over "
+                           "seeds): iteration 1 +0.0")
+    assert "iteration 2 +25.0" in read
+    assert paired_sentence(results("withheld"), "hard_share", "critique-in-loop", "vanilla") == (
+        "critique-in-loop minus vanilla on hard_share: withheld, vanilla failed its validity "
+        "gate (solve_accuracy/id 20.0% vs 25.0%).")

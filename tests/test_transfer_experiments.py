@@ -18,7 +18,11 @@ from critiquelab.experiments.imitation_style import (
     narrow_records,
 )
 from critiquelab.experiments.runner import make_context, run_experiment
-from critiquelab.experiments.structure_vs_content import PERTURBATIONS, training_solutions
+from critiquelab.experiments.structure_vs_content import (
+    CONTENT,
+    PERTURBATIONS,
+    training_solutions,
+)
 from critiquelab.formats import COMPACT, solve_record
 
 
@@ -87,6 +91,27 @@ def test_structure_vs_content_smoke(tmp_path, cache):
     assert any("the verifier rejects" in c for c in res["conclusions"])
 
 
+
+def test_structure_vs_content_conclusions_withhold_when_a_compared_arm_failed_its_gate():
+    exp = get_experiment("structure-vs-content")
+
+    def results(failed: tuple[str, ...]) -> dict:
+        solved = {a: [1.0] * 4 if a in CONTENT else [0.0] * 4 for a in PERTURBATIONS}
+        return {"seeds": [0], "params": {"unsound_share": 0.5},
+                "validity": {a: {"passed": a not in failed} for a in PERTURBATIONS},
+                "extra": {a: [{"solve_accuracy": dict.fromkeys(exp.splits, solved[a]),
+                               "unsound_share": 0.0 if a == "clean" else 0.5}]
+                          for a in PERTURBATIONS}}
+
+    read = exp.conclusions(results(("clean",)))  # clean is not in this comparison
+    assert read[0].startswith("On recall, mean solve_accuracy of the structure arms minus the "
+                              "content arm: -100.0 points")
+    assert read[0].endswith("structure perturbations cost more than content ones.")
+    held = exp.conclusions(results(("numbers-0.5", "delete-0.33")))
+    assert held[:len(exp.splits)] == [
+        f"On {sp}, mean solve_accuracy of the structure arms minus the content arm: withheld "
+        "(delete-0.33, numbers-0.5 failed their validity gates)." for sp in exp.splits]
+
 def test_instructions_smoke(tmp_path, cache):
     exp, res = run("instructions", tmp_path, cache)
     check_cells(exp, res)
@@ -140,3 +165,30 @@ def test_imitation_style_smoke(tmp_path, cache):
     assert any("base-to-teacher gap" in c for c in res["conclusions"])
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     assert saved["experiment"] == "imitation-style"
+
+
+def test_imitation_style_conclusions_read_only_gap_shares_whose_comparison_stands():
+    exp = get_experiment("imitation-style")
+    means = {"base": 0.2, "imitation": 0.6, "sft-gold": 0.4, "teacher": 1.0}
+
+    def results(failed: tuple[str, ...]) -> dict:
+        cell = {a: {"mean": v, "ci95": [v, v]} for a, v in means.items()}
+        return {"arms": {a: dict.fromkeys(exp.metrics, dict.fromkeys(exp.splits, cell[a]))
+                         for a in means},
+                "extra": {a: [{"chars": {"broad": [50.0, 60.0]}}] for a in means},
+                "comparisons": [{"arm": a, "baseline": "base", "metric": m, "split": sp,
+                                 "verdict": "withheld" if a in failed else "ok"}
+                                for a in ("imitation", "sft-gold", "teacher")
+                                for m in exp.metrics for sp in exp.splits]}
+
+    said = exp.conclusions
+    values = "(base 20.0, imitation 60.0, sft-gold 40.0, teacher 100.0)."
+    assert said(results(()))[0] == (
+        "On narrow, imitation closes 50% of the base-to-teacher gap in style_score, the plain "
+        f"fine-tune on gold solutions 25% {values}")
+    assert said(results(("sft-gold",)))[0] == (
+        "On narrow, the share of the base-to-teacher gap in style_score closed is withheld for "
+        f"sft-gold, which failed its validity gate; imitation closes 50% {values}")
+    assert said(results(("imitation", "sft-gold")))[3] == (
+        "On broad, the share of the base-to-teacher gap in solve_accuracy closed is withheld for "
+        f"imitation and sft-gold, which failed their validity gates {values}")

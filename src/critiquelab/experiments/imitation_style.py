@@ -211,17 +211,28 @@ class ImitationStyle(Experiment):
         if set(arms) != set(self.arms):
             return []
         trained = ("imitation", "sft-gold")
+        verdict = {(c["arm"], c["metric"], c["split"]): c["verdict"]
+                   for c in results["comparisons"] if c["baseline"] == "base"}
         for sp in SPLITS:
             for metric in ("style_score", "solve_accuracy"):
                 b, t = (arms[a][metric][sp]["mean"] for a in ("base", "teacher"))
-                if t != b:
-                    closed = {a: 100 * (arms[a][metric][sp]["mean"] - b) / (t - b)
-                              for a in trained}
+                if t == b:
+                    continue
+                closed = {a: 100 * (arms[a][metric][sp]["mean"] - b) / (t - b) for a in trained}
+                means = (f"base {100 * b:.1f}, " + ", ".join(
+                    f"{a} {100 * arms[a][metric][sp]['mean']:.1f}" for a in trained)
+                    + f", teacher {100 * t:.1f}")
+                held = [a for a in trained if verdict[a, metric, sp] != "ok"]
+                if not held:
                     out.append(f"On {sp}, imitation closes {closed['imitation']:.0f}% of the "
                                f"base-to-teacher gap in {metric}, the plain fine-tune on gold "
-                               f"solutions {closed['sft-gold']:.0f}% (base {100 * b:.1f}, "
-                               + ", ".join(f"{a} {100 * arms[a][metric][sp]['mean']:.1f}"
-                                           for a in trained) + f", teacher {100 * t:.1f}).")
+                               f"solutions {closed['sft-gold']:.0f}% ({means}).")
+                    continue
+                gates = "its validity gate" if len(held) == 1 else "their validity gates"
+                out.append(f"On {sp}, the share of the base-to-teacher gap in {metric} closed is "
+                           f"withheld for {' and '.join(held)}, which failed {gates}" + "".join(
+                               f"; {a} closes {closed[a]:.0f}%" for a in trained
+                               if a not in held) + f" ({means}).")
         for arm in ("base", *trained):
             for sp in SPLITS:
                 appr = arms[arm]["rater_approval"][sp]["mean"]

@@ -259,7 +259,12 @@ def narrowing_sentence(arm: str, runs: list[dict]) -> str:
 
 
 def paired_sentence(results: dict, key: str, arm: str, baseline: str) -> str:
-    """arm minus baseline on a kept-data share, per iteration, paired by seed."""
+    """arm minus baseline on a kept-data share, per iteration, paired by seed; withheld when
+    their comparison is (an arm failed its validity gate)."""
+    reason = next((c["reason"] for c in results["comparisons"] if c["verdict"] != "ok"
+                   and (c["arm"], c["baseline"]) == (arm, baseline)), None)
+    if reason:
+        return f"{arm} minus {baseline} on {key}: withheld, {reason}."
     a, b = (_series(results["extra"][x], key) for x in (arm, baseline))
     parts = []
     for i in range(len(a[0])):

@@ -140,7 +140,13 @@ class StructureVsContent(ChainFinetune):
         if not all(results["extra"].get(a) for a in (*STRUCTURE, *CONTENT)):
             return []
         out = []
+        failed = [a for a in (*STRUCTURE, *CONTENT) if results["validity"][a]["passed"] is False]
+        gates = "its validity gate" if len(failed) == 1 else "their validity gates"
         for sp in self.splits:
+            if failed:
+                out.append(f"On {sp}, mean solve_accuracy of the structure arms minus the content "
+                           f"arm: withheld ({', '.join(failed)} failed {gates}).")
+                continue
             c = structure_minus_content(results, sp)
             lo, hi = c["ci95"]
             verdict = ("structure perturbations cost more than content ones" if hi < 0 else
