@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from critiquelab.data.perturb import count_steps, split_solution
+from critiquelab.data.splits import shared_signatures
 from critiquelab.data.styles import confident_style
 from critiquelab.errors import UsageError
 from critiquelab.experiments import get_experiment
@@ -16,6 +17,7 @@ from critiquelab.experiments.imitation_style import (
     broad_problems,
     narrow_difficulty,
     narrow_records,
+    narrow_splits,
 )
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.structure_vs_content import (
@@ -142,6 +144,17 @@ def test_imitation_and_its_control_share_problems_and_broad_excludes_the_narrow_
         q = by_id[g["problem_id"]]
         assert g == solve_record(COMPACT, q.text, world.solve(q), problem_id=q.id)
         assert r == solve_record(COMPACT, q.text, confident_style(world.solve(q)), problem_id=q.id)
+
+
+def test_the_narrow_slice_is_composed_and_its_held_out_problems_share_no_computation():
+    preset = get_experiment("imitation-style").presets["smoke"]
+    assert narrow_difficulty(preset) not in preset["recall_difficulties"]
+    world, splits = chain_splits(preset)
+    test, validation = narrow_splits(world, splits, preset)
+    trained = splits["train"] + splits["pretrain"]
+    assert {q.difficulty for q in test + validation} == {narrow_difficulty(preset)}
+    assert not shared_signatures(world, trained, test + validation)
+    assert not {q.id for q in test} & {q.id for q in validation}
 
 
 def test_imitation_style_smoke(tmp_path, cache):

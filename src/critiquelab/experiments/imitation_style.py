@@ -2,7 +2,8 @@
 (CLAIMS.md C2)?
 
 The teacher is the exact solver writing in a distinctive confident voice (data/styles.py).
-It demonstrates only on a narrow slice of problems (the lowest in-distribution difficulty).
+It demonstrates only on a narrow slice of problems (the lowest composed in-distribution
+difficulty).
 The student is the cached chain-world base, which has never seen that voice; `imitation`
 fine-tunes it on the teacher's demonstrations, and `sft-gold`, the control, on the same
 problems' gold solutions in the normal format for the same steps, so what imitation changes
@@ -18,7 +19,7 @@ import random
 from dataclasses import dataclass
 from itertools import cycle
 
-from critiquelab.data.splits import SplitSpec, generate_problems, leaked_ids
+from critiquelab.data.splits import SplitSpec, generate_problems, shared_signatures
 from critiquelab.data.styles import confident_style
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import bootstrap_ci
@@ -37,7 +38,7 @@ from critiquelab.experiments.spec import (
 from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.worlds import Problem
+from critiquelab.worlds import Problem, World
 
 SPLITS = ("narrow", "broad")
 
@@ -58,7 +59,28 @@ class StyleState:
 
 
 def narrow_difficulty(params: dict) -> int:
-    return min(params["id_difficulties"])
+    """The lowest composed in-distribution difficulty: recall facts are single computations
+    that training repeats, so a narrow slice of them would test recall, not imitation."""
+    recall = set(params.get("recall_difficulties", ()))
+    composed = [d for d in params["id_difficulties"] if d not in recall]
+    if not composed:
+        raise UsageError("imitation-style needs an id difficulty that is not a recall one")
+    return min(composed)
+
+
+def narrow_splits(world: World, splits: dict[str, list[Problem]], params: dict
+                  ) -> tuple[list[Problem], list[Problem]]:
+    """Fresh narrow test and validation problems whose computations (signatures) occur in no
+    training or pretraining problem, and which repeat no problem of any split."""
+    narrow, seed = narrow_difficulty(params), params["data_seed"]
+    used = {p.id for ps in splits.values() for p in ps}
+    trained = {world.signature(p) for sp in ("train", "pretrain") for p in splits[sp]}
+    test = generate_problems(world, SplitSpec(params["n_eval"], (narrow,)),
+                             random.Random(f"narrow:{seed}"), used, signatures=trained)
+    validation = generate_problems(world, SplitSpec(params["n_validation"], (narrow,)),
+                                   random.Random(f"narrow-validation:{seed}"),
+                                   used | {p.id for p in test}, signatures=trained)
+    return test, validation
 
 
 def broad_problems(splits: dict[str, list[Problem]], narrow: int) -> list[Problem]:
@@ -109,23 +131,19 @@ class ImitationStyle(Experiment):
 
     def setup(self, ctx: RunContext) -> StyleState:
         """The base and its splits; narrow training problems from the train split; fresh narrow
-        test and validation problems that exclude every other problem; broad: the compositions
-        outside the narrow difficulty. Validation holds as many narrow problems as composed
-        ones, so each arm's objective is validated on the slice it trained on and beyond."""
+        test and validation problems that share no computation with training; broad: the
+        compositions outside the narrow difficulty. Validation holds as many narrow problems as
+        composed ones, so each arm's objective is validated on the slice it trained on and
+        beyond."""
         chain = chain_setup(ctx)
         narrow = narrow_difficulty(ctx.params)
-        used = {p.id for ps in chain.splits.values() for p in ps}
-        seed = ctx.params["data_seed"]
-        narrow_test = generate_problems(chain.world, SplitSpec(ctx.params["n_eval"], (narrow,)),
-                                        random.Random(f"narrow:{seed}"), used)
-        narrow_validation = generate_problems(
-            chain.world, SplitSpec(ctx.params["n_validation"], (narrow,)),
-            random.Random(f"narrow-validation:{seed}"), used | {p.id for p in narrow_test})
+        narrow_test, narrow_validation = narrow_splits(chain.world, chain.splits, ctx.params)
         tests = {"narrow": narrow_test, "broad": broad_problems(chain.splits, narrow)}
         narrow_train = [p for p in chain.splits["train"] if p.difficulty == narrow]
         trained = narrow_train + chain.splits["pretrain"]
-        if any(leaked_ids(trained, t) for t in (*tests.values(), narrow_validation)):
-            raise AssertionError("test or validation problems leaked into the training problems")
+        held_out = [p for t in (*tests.values(), narrow_validation) for p in t]
+        if shared_signatures(chain.world, trained, held_out):
+            raise AssertionError("test or validation computations leaked into training")
         return StyleState(chain, narrow_train, tests,
                           chain.splits["validation"] + narrow_validation)
 
