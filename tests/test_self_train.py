@@ -1,6 +1,7 @@
 """The `self-train` experiment end to end through the runner (smoke preset), then a resume;
 its controls' generation budget, and its doc against its presets."""
 
+import json
 from pathlib import Path
 
 from critiquelab.data.splits import leaked_ids, ood_spec
@@ -37,9 +38,17 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
         assert [r["iteration"] for r in rows] == list(range(1, st["iterations"] + 1))
         levels = exp.presets["smoke"]["id_difficulties"]
         assert list(rows[0]["histogram"]) == [str(d) for d in levels]
-        curve = res["curves"][arm]["solve_accuracy/id"][0]
-        assert [x for x, _ in curve] == list(range(st["iterations"] + 1))
-        assert curve[0] == res["curves"]["vanilla"]["solve_accuracy/id"][0][0]  # shared base
+        for name in ("solve_accuracy/id", "solve_accuracy/validation"):
+            curve = res["curves"][arm][name][0]
+            assert [x for x, _ in curve] == list(range(st["iterations"] + 1))
+            assert curve[0] == res["curves"]["vanilla"][name][0][0]  # shared base
+        # the gate reads the validation curve; validation never joins the test scores
+        gate, val_curve = res["validity"][arm], res["curves"][arm]["solve_accuracy/validation"][0]
+        assert gate["metric"] == "solve_accuracy/validation"
+        assert (gate["reference"], gate["value"]) == (val_curve[0][1], val_curve[-1][1])
+        assert all("validation" not in by_split for by_split in res["arms"][arm].values())
+        stored = json.loads((out / "cells" / f"{arm}__seed0.json").read_text())
+        assert stored["validation"]["solve_accuracy"] == val_curve[-1][1]
     # the controls make exactly critique-in-loop's generations, iteration by iteration
     generations = {arm: [r["harvest"]["generations"] for r in res["extra"][arm][0]["iterations"]]
                    for arm in exp.arms}
@@ -60,14 +69,35 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
 
     cell = out / "work" / "critique-in-loop__seed0"
     first = (cell / "iter1" / "summary.json").stat().st_mtime_ns
-    (cell / f"iter{st['iterations']}" / "summary.json").unlink()
+    last = cell / f"iter{st['iterations']}" / "summary.json"
+    _drop_validation(last, lambda s: s["metrics"])  # as older code wrote it: redone
     (out / "cells" / "critique-in-loop__seed0.json").unlink()
     again = run_experiment(exp, make_context(exp, "smoke", 1, out, base_cache,
                                              progress=False))
     assert (cell / "iter1" / "summary.json").stat().st_mtime_ns == first
-    assert (cell / f"iter{st['iterations']}" / "summary.json").is_file()
+    assert "validation" in json.loads(last.read_text())["metrics"]
     assert again["extra"]["critique-in-loop"][0]["iterations"][0] == (
         res["extra"]["critique-in-loop"][0]["iterations"][0])
+    assert again["validity"]["critique-in-loop"] == res["validity"]["critique-in-loop"]
+
+    base = out / "work" / "base_metrics.json"
+    stored = json.loads(base.read_text())
+    _drop_validation(base, lambda s: s)
+    state = exp.setup(make_context(exp, "smoke", 1, out, base_cache, progress=False))
+    assert state.base_metrics["validation"] == stored["validation"]
+    assert json.loads(base.read_text())["validation"] == stored["validation"]
+
+
+def _drop_validation(path: Path, holder) -> None:
+    """Rewrite a cached metrics file as code before the validation gate wrote it."""
+    data = json.loads(path.read_text())
+    del holder(data)["validation"]
+    path.write_text(json.dumps(data))
+
+
+def test_every_gate_reads_validation_never_a_test_split():
+    exp = get_experiment("self-train")
+    assert all(exp.arm(a).gate.metric.endswith("/validation") for a in exp.arms)
 
 
 def test_pool_and_evaluation_heads_never_overlap():
@@ -103,7 +133,7 @@ def test_paired_sentence_is_withheld_when_its_comparison_is():
         return [{"iterations": [{"hard_share": x} for x in seed]} for seed in shares]
 
     def results(verdict: str) -> dict:
-        reason = "vanilla failed its validity gate (solve_accuracy/id 20.0% vs 25.0%)"
+        reason = "vanilla failed its validity gate (solve_accuracy/validation 20.0% vs 25.0%)"
         return {"extra": {"critique-in-loop": runs([[0.3, 0.5], [0.2, 0.5]]),
                           "vanilla": runs([[0.3, 0.2], [0.2, 0.3]])},
                 "comparisons": [
@@ -117,4 +147,4 @@ def test_paired_sentence_is_withheld_when_its_comparison_is():
     assert "iteration 2 +25.0" in read
     assert paired_sentence(results("withheld"), "hard_share", "critique-in-loop", "vanilla") == (
         "critique-in-loop minus vanilla on hard_share: withheld, vanilla failed its validity "
-        "gate (solve_accuracy/id 20.0% vs 25.0%).")
+        "gate (solve_accuracy/validation 20.0% vs 25.0%).")

@@ -53,7 +53,7 @@ SMOKE = {
 }
 DEFAULT = {  # training tokens per iteration: about two passes over what 64 x 4 samples keep
     **PRESETS["default"],
-    "max_new_tokens": 160,  # the longest gold solution (ood) has 141 characters
+    "max_new_tokens": 160,  # leaves room for the longest gold solution of any evaluation split
     "self_train": {**SMOKE["self_train"], "n_problems": 64, "iterations": 3,
                    "eval_problems": 100, "token_budget": 40_000},  # pass@k on 100
 }
@@ -76,9 +76,10 @@ class SelfTrain(Experiment):
                 "drift away from hard problems, and does critiquing and refining its wrong "
                 "solutions keep them in, beyond what as many more samples or restarts from "
                 "prefixes of the same length do?")
-    # Each arm must solve more id problems after its last iteration than its base did.
-    arm_table = tuple(Arm(a, a, "solve", "self-improve", Gate("solve_accuracy/id", "start"))
-                      for a in SECOND_ROUND)
+    # Each arm must solve more validation problems after its last iteration than its base
+    # did: the gate reads validation only, never a test split.
+    arm_table = tuple(Arm(a, a, "solve", "self-improve",
+                          Gate("solve_accuracy/validation", "start")) for a in SECOND_ROUND)
     matching = "tokens"  # per iteration, as self_improve trains
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", *SAMPLED, "coverage")
@@ -93,8 +94,9 @@ class SelfTrain(Experiment):
         state = SelfTrainState(chain, problems, evals,
                                hard_band(ctx.params["id_difficulties"]), {})
         path = ctx.work_dir() / "base_metrics.json"
-        if path.is_file():
-            state.base_metrics = _read(path)
+        cached = _read(path)
+        if "validation" in cached:  # missing, damaged, or written without validation: redo
+            state.base_metrics = cached
         else:
             model, tok = load_model(str(chain.base_dir))
             state.base_metrics = measure(state, ctx.params, model, tok, seed=0)
@@ -129,6 +131,7 @@ class SelfTrain(Experiment):
                   if cfg.second_round in ("refine", "restart") else None)
         work = ctx.work_dir(f"{arm}__seed{seed}")
         with FileLock(work / "lock"):  # other processes wait
+            _forget_unvalidated(work)
             return self_improve(
                 chain.world, chain.base_dir, state.problems, chain.fmt, cfg, work, seed, critic,
                 REFINE_FORMATS[chain.fmt.name],
@@ -165,7 +168,8 @@ class SelfTrain(Experiment):
 
 
 def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
-    """Greedy solve scores on the full id/ood splits and sampled metrics on their heads."""
+    """Greedy solve scores on validation (the gate) and the full test splits, and sampled
+    metrics on the test splits' heads."""
     st = params["self_train"]
     ev = evaluate(state.chain, model, tok, params, critique=False)
     scores, groups = ev.scores, ev.groups
@@ -176,11 +180,12 @@ def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
                         temperature=st["temperature"], seed=seed)
         for m, vals in sample_scores(state.chain.world, problems, outs, KS).items():
             scores.setdefault(m, {})[sp] = vals
-    return {"scores": scores, "groups": groups}
+    return {"scores": scores, "groups": groups, "validation": ev.validation}
 
 
 def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResult:
-    """Final-iteration scores, per-iteration series as curves, and the kept-data summaries."""
+    """Final-iteration scores and validation values, per-iteration series as curves (the gate
+    reads solve_accuracy/validation's), and the kept-data summaries."""
     last = iterations[-1].metrics
     scores = {m: last["scores"][m] for m in ("solve_accuracy", *SAMPLED)}
     kept_last = _kept_counts(iterations[-1])
@@ -197,6 +202,8 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
             for sp in EVAL:
                 vals = metrics["scores"][m][sp]
                 curves.setdefault(f"{m}/{sp}", []).append([k, sum(vals) / len(vals)])
+        curves.setdefault("solve_accuracy/validation", []).append(
+            [k, metrics["validation"]["solve_accuracy"]])
         if it is None:
             continue
         curves.setdefault("generations", []).append([k, it.harvest["generations"]])
@@ -212,7 +219,8 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
     extra = {"iterations": rows, "hard": list(state.hard),
              "pool_hard_share": rows[0]["pool_hard_share"],
              "distinct_structures": last["scores"]["distinct_structures"]}
-    return CellResult(scores, budget, last["groups"], curves, extra)
+    return CellResult(scores, budget, last["groups"], curves, extra,
+                      validation=dict(last["validation"]))
 
 
 def _kept_counts(it: Iteration) -> dict[str, int]:
@@ -222,8 +230,21 @@ def _kept_counts(it: Iteration) -> dict[str, int]:
     return counts
 
 
+def _forget_unvalidated(work: Path) -> None:
+    """Drop iteration summaries that are damaged or that older code wrote without validation
+    scores, so self_improve redoes their training and evaluation from the harvest they kept."""
+    for path in work.glob("iter*/summary.json"):
+        if "validation" not in _read(path).get("metrics", {}):
+            path.unlink()
+
+
 def _read(path: Path) -> dict:
-    return json.loads(path.read_text())
+    """The JSON object at `path`, or {} when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _seed_ci(values: list[float]) -> dict:

@@ -62,7 +62,7 @@ DEFAULT = {**_preset(  # supervised stages at half of cft-vs-sft's steps: more a
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 1e-4,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},
     passk={"n": K, "problems": 100, "temperature": 1.0}),
-    "max_new_tokens": 160}  # the longest gold solution (ood) has 141 characters
+    "max_new_tokens": 160}  # leaves room for the longest gold solution of any evaluation split
 
 PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
              "sft-then-rlvr": "sft -> rlvr", "srl-then-rlvr": "srl -> rlvr",
