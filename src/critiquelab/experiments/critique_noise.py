@@ -1,7 +1,7 @@
 """critique-noise: how much critique noise the advantage of CFT survives (CLAIMS.md C1:
 published teacher critiques are at least 20% wrong).
 
-The protocol is cft-vs-sft's (same base, token budget, training and evaluation); only the
+The protocol is cft-vs-sft's (same base, optimizer steps, training and evaluation); only the
 critic changes. Every `cft-noise-p` arm critiques the same candidate stream with a NoisyCritic
 of rate p seeded by the cell seed, so the wrong critiques at a lower p are a subset of those at
 a higher p. `sft-gold` and `sft-raw` are the imitation reference lines.
@@ -52,7 +52,7 @@ class CritiqueNoise(ChainFinetune):
     title = "Critique fine-tuning with imperfect critics on the chain world"
     question = ("How wrong can the teacher's critiques be before fine-tuning on them stops "
                 "teaching a model to solve better than imitating correct solutions, at the same "
-                "token budget?")
+                "optimizer steps?")
     arm_table = (BASE, *(Arm(f"{PREFIX}{p}", f"noise-{p}", "critique", "sft", CRITIQUE_GATE)
                    for p in NOISE_LEVELS), sft_arm("gold"), sft_arm("raw"))
     presets = {"smoke": PRESETS["smoke"],

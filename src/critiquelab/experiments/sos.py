@@ -49,7 +49,7 @@ DEFAULT = {
 FULL = {  # the published task: 4 numbers from 1-99; long traces need long contexts (a GPU)
     **SMOKE,
     "world": {**SMOKE["world"], "sizes": [4], "max_number": 99},
-    "n_eval": 500, "n_train": 200_000, "max_nodes": 60,
+    "n_eval": 500, "n_validation": 200, "n_train": 200_000, "max_nodes": 60,
     "model": "tiny-m",
     "train": {"token_budget": 100_000_000, "learning_rates": (1e-3,), "batch_size": 64,
               "max_length": 1536},
