@@ -133,6 +133,21 @@ def test_damaged_and_foreign_cells_are_quarantined_and_recomputed(tmp_path):
     assert "Quarantined cells" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_a_cell_without_what_a_gate_reads_is_recomputed_not_scored_as_zero(tmp_path):
+    exp = Dice()
+    ctx = make_context(exp, "smoke", 1, tmp_path / "out", tmp_path / "c", progress=False)
+    run_experiment(exp, ctx)
+    cells = tmp_path / "out" / "cells"
+    for arm in ("ref", "stuck"):  # as written by code from before the gate read validation
+        old = json.loads((cells / f"{arm}__seed0.json").read_text())
+        (cells / f"{arm}__seed0.json").write_text(json.dumps({**old, "validation": {}}))
+    res = run_experiment(exp, ctx)
+    reasons = {q["cell"]: q["reason"] for q in res["quarantined"]}
+    assert reasons == {"ref__seed0.json": "stale (lacks validation.skill, which a gate reads)",
+                       "stuck__seed0.json": "stale (lacks validation.skill, which a gate reads)"}
+    assert res["validity"]["learner"]["reference"] == 0.4  # not the default of 0
+
+
 def test_holm_matches_the_step_down_rule():
     assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
     assert holm([0.5, 0.6]) == [1.0, 1.0]

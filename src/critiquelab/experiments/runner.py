@@ -115,6 +115,21 @@ def compute_cell(experiment: Experiment | str, ctx: RunContext, arm: str, seed: 
     atomic_write_json(path, {**cell.to_dict(), "key": cell_key(exp.name, ctx, arm, seed)})
 
 
+def gate_inputs_missing(exp: Experiment, arm: str, data: dict) -> list[str]:
+    """What a gate reads from this cell but the cell lacks: written by older code, it would
+    otherwise fail (or pass) its gate on a default of 0 instead of being recomputed."""
+    needs = []
+    own = exp.arm(arm).gate
+    if own and own.reference == "start":
+        needs.append(("curves", own.metric))
+    elif own:
+        needs.append(("validation", own.metric))
+    needs += [("validation", exp.arm(a).gate.metric) for a in exp.arms
+              if exp.arm(a).gate and exp.arm(a).gate.reference == f"arm:{arm}"]
+    return sorted({f"{where}.{metric}" for where, metric in needs
+                   if metric not in (data.get(where) or {})})
+
+
 def load_cell(exp: Experiment, ctx: RunContext, arm: str, seed: int) -> CellResult | None:
     """The stored cell, or None when it is missing; an unreadable, incomplete or foreign one
     is moved to cells/quarantine/ (and recorded there) so it gets recomputed."""
@@ -128,6 +143,8 @@ def load_cell(exp: Experiment, ctx: RunContext, arm: str, seed: int) -> CellResu
             problem = "incomplete"
         elif data.get("key") != cell_key(exp.name, ctx, arm, seed):
             problem = "foreign (another experiment, preset or settings)"
+        elif missing := gate_inputs_missing(exp, arm, data):
+            problem = f"stale (lacks {', '.join(missing)}, which a gate reads)"
         else:
             return CellResult.from_dict(data)
     except (OSError, ValueError, TypeError):
