@@ -41,6 +41,8 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert all(set(v) >= {"metric", "value", "reference", "passed"}
                for v in res["validity"].values())
     assert res["validity"]["cft"]["metric"] == "critique_accuracy"
+    for v in res["validity"].values():  # every gate read on per-item validation scores
+        assert v["passed"] == (v["difference"]["ci95"][0] > 0)
     gate_curve = res["curves"]["cft"]["validation_critique_accuracy"][0]  # judged at checkpoints
     assert len(gate_curve) >= 3 and res["validity"]["cft"]["value"] in {v for _, v in gate_curve}
     if not res["validity"]["cft"]["passed"]:

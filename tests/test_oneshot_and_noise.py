@@ -89,6 +89,7 @@ def test_oneshot_cft_smoke(tmp_path, cache):
     assert any(c.startswith("Critic families") and "model" in c for c in res["conclusions"])
     assert (tmp_path / "run" / "validation_solve_accuracy.png").stat().st_size > 0
     assert set(res["validity"]) == set(trained)
+    assert all(("difference" in v) == (v["against"] != "start") for v in res["validity"].values())
     assert {c["baseline"] for c in res["comparisons"]} == set(trained) - {"cft-1shot"} | {"base"}
 
 

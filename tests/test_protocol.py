@@ -107,6 +107,32 @@ def test_a_gate_is_not_passed_by_float_noise(tmp_path):
     assert gate_result(Dice(), "stuck", cells, ctx, trivial)["passed"] is True
 
 
+def test_a_gate_with_per_item_scores_needs_its_margin_ci_above_zero(tmp_path):
+    ctx = make_context(Dice(), "smoke", 2, tmp_path, tmp_path / "c", progress=False)
+    rng = random.Random(0)
+
+    def cell(p: float) -> CellResult:
+        items = [float(rng.random() < p) for _ in range(100)]
+        return CellResult({}, {}, validation={"skill": sum(items) / 100},
+                          validation_items={"skill": items})
+
+    trivial = {"skill": {"validation": 0.5}}
+    cells = {("ref", s): cell(0.5) for s in ctx.seeds}
+    cells |= {("learner", s): cell(0.53) for s in ctx.seeds}  # a little above, by chance
+    close = gate_result(Dice(), "learner", cells, ctx, trivial)
+    lo, hi = close["difference"]["ci95"]
+    assert lo < 0 < hi and close["passed"] is False
+    assert close["value"] > close["reference"]  # the means alone would have passed it
+    cells |= {("learner", s): cell(0.8) for s in ctx.seeds}
+    clear = gate_result(Dice(), "learner", cells, ctx, trivial)
+    assert clear["difference"]["ci95"][0] > 0 and clear["passed"] is True
+    assert clear["difference"]["mean"] == pytest.approx(clear["value"] - clear["reference"])
+    cells |= {("stuck", s): cell(0.8) for s in ctx.seeds}  # against a constant: trivial
+    assert gate_result(Dice(), "stuck", cells, ctx, trivial)["difference"]["ci95"][0] > 0.2
+    cells["ref", ctx.seeds[0]] = CellResult({}, {}, validation={"skill": 0.5})  # older cell
+    assert "difference" not in gate_result(Dice(), "learner", cells, ctx, trivial)
+
+
 def test_arms_selection_keeps_gate_references(tmp_path):
     exp = Dice()
     ctx = make_context(exp, "smoke", 1, tmp_path, tmp_path / "c", arms=["learner"])

@@ -31,6 +31,7 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert b["sft"]["sft_steps"] == b["cft-then-rlvr"]["cft_steps"] == steps
     assert set(res["validity"]) == set(exp.arms) - {"base"}
     assert res["validity"]["rlvr"]["against"] == "start"
+    assert "difference" in res["validity"]["sft"] and "difference" not in res["validity"]["rlvr"]
     stages = {arm: cells[0]["stages"] for arm, cells in res["extra"].items()}
     assert stages["srl-then-rlvr"] == [{"name": "srl", "reused": True},
                                        {"name": "rlvr", "reused": False}]

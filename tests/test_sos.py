@@ -53,5 +53,6 @@ def test_smoke_run_end_to_end(tmp_path, base_cache):
             assert list(sweep) == [f"{lr:g}" for lr in SMOKE["train"]["learning_rates"]]
             assert sweep[f"{run['learning_rate']:g}"] == max(sweep.values())
         assert results["validity"][arm]["against"] == "trivial"
+        assert "difference" in results["validity"][arm]
     assert any(c["metric"] == "solve_accuracy" and c["split"] == "held-out-targets"
                for c in results["comparisons"])

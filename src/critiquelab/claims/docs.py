@@ -15,7 +15,7 @@ from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
 from critiquelab.claims.render import effect_text, md_table, number_text
 from critiquelab.io import atomic_write_text
-from critiquelab.reporting.report import metric_tables
+from critiquelab.reporting.report import margin_text, metric_tables
 
 BEGIN = "<!-- BEGIN GENERATED: critiquelab docs -->"
 END = "<!-- END GENERATED -->"
@@ -57,12 +57,15 @@ def experiment_block(experiment: str, results: dict | None) -> str:
                          [[m, *(number_text(by_sp.get(sp)) for sp in splits)]
                           for m, by_sp in trivial.items()]))
     gates = [[arm, g["metric"], number_text(g["value"]),
-              f"{number_text(g['reference'])} ({g['against']})",
+              f"{number_text(g['reference'])} ({g['against']})", margin_text(g),
               {True: "passed", False: "failed"}.get(g["passed"], "–")]
              for arm, g in results.get("validity", {}).items()]
     if gates:
-        parts.append("**Validity gates** (validation split)\n\n" + md_table(
-            ["arm", "metric", "value", "reference", "gate"], gates))
+        parts.append("**Validity gates** (validation split; an arm passes when the 95% CI of "
+                     "its margin over the reference lies above 0, or, read from means only, "
+                     "when its mean is higher)\n\n" + md_table(
+                         ["arm", "metric", "value", "reference", "margin [95% CI]", "gate"],
+                         gates))
     comps = [[c["arm"], c["baseline"], c["metric"], c["split"],
               effect_text(c["mean"], c["ci95"]),
               "–" if c.get("p_holm") is None else f"{c['p_holm']:.3f}",

@@ -102,9 +102,13 @@ GATE_TOLERANCE = 1e-9
 
 def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
                 trivial: dict) -> dict:
-    """Whether a trained arm beat its gate's reference on validation, seeds averaged."""
+    """Whether a trained arm beat its gate's reference on validation, seeds averaged: where the
+    cells hold per-item validation scores, the 95% CI of the paired difference must lie above
+    0 (a higher mean by chance does not pass); otherwise (curve gates, older cells) the mean
+    must be higher."""
     gate = exp.arm(arm).gate
     runs = [cells[arm, s] for s in ctx.seeds]
+    ref_runs = None
     if gate.reference == "start":
         value = _mean([_quarter(r.curves.get(gate.metric, []), last=True) for r in runs])
         reference = _mean([_quarter(r.curves.get(gate.metric, []), last=False) for r in runs])
@@ -114,11 +118,24 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
             reference = trivial.get(gate.metric, {}).get("validation")
         else:
             ref = gate.reference.removeprefix("arm:")
-            reference = _mean([cells[ref, s].validation.get(gate.metric, 0.0)
-                               for s in ctx.seeds]) if (ref, ctx.seeds[0]) in cells else None
-    passed = None if reference is None else value > reference + GATE_TOLERANCE
-    return {"metric": gate.metric, "value": value, "reference": reference, "passed": passed,
-            "against": gate.reference}
+            ref_runs = [cells[ref, s] for s in ctx.seeds] if (ref, ctx.seeds[0]) in cells \
+                else None
+            reference = None if ref_runs is None else _mean(
+                [r.validation.get(gate.metric, 0.0) for r in ref_runs])
+    out = {"metric": gate.metric, "value": value, "reference": reference,
+           "passed": None if reference is None else value > reference + GATE_TOLERANCE,
+           "against": gate.reference}
+    items = [r.validation_items.get(gate.metric) for r in runs]
+    if reference is None or gate.reference == "start" or not all(items):
+        return out
+    ref_items = [[reference] * len(x) for x in items] if ref_runs is None else [
+        r.validation_items.get(gate.metric) for r in ref_runs]
+    if not all(ref_items) or len({len(x) for x in (*items, *ref_items)}) != 1:
+        return out
+    diff = paired_difference(items, ref_items, bases=[ctx.base_of(s) for s in ctx.seeds])
+    out["difference"] = {"mean": diff["mean"], "ci95": diff["ci95"]}
+    out["passed"] = diff["ci95"][0] > GATE_TOLERANCE
+    return out
 
 
 def _quarter(curve: list[list[float]], last: bool) -> float:

@@ -66,17 +66,18 @@ class ChainFinetune(Experiment):
             ev = evaluate(state, model, tok, ctx.params, critique, sound=sound)
             return CellResult(ev.scores, {"steps": 0, "examples": 0, "tokens": 0,
                                           "loss_tokens": 0, "wall_s": 0.0}, ev.groups,
-                              validation=ev.validation, generations=ev.generations)
+                              validation=ev.validation, generations=ev.generations,
+                              validation_items=ev.validation_items)
         spec = FinetuneSpec.of(ctx.params["finetune"])
         records = take_examples(self.records(ctx, state, arm, seed), spec.examples, arm)
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
                         probe(state, ctx.params, critique_gate), "solve_accuracy")
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
-                      critique_gate, sound, done.outputs)
+                      critique_gate, sound, done.outputs, done.validation_items)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
                           self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,
-                          generations=ev.generations)
+                          generations=ev.generations, validation_items=ev.validation_items)
 
 
 @register_experiment

@@ -52,7 +52,8 @@ class FinetuneSpec:
         return sorted({max(1, round(f * self.steps)) for f in self.checkpoints} | {self.steps})
 
 
-Probe = Callable[[Any, Any], dict]  # (model, tokenizer) -> {"validation": {...}, "scores": {...}}
+# (model, tokenizer) -> {"validation": {...}, "scores": {...}, optionally "validation_items"}
+Probe = Callable[[Any, Any], dict]
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Finetuned:
     checkpoints: list[dict] = field(default_factory=list)
     picked_steps: int = 0
     outputs: dict[str, list[str]] = field(default_factory=dict)  # the picked probe's, by split
+    validation_items: dict[str, list[float]] = field(default_factory=dict)  # the picked probe's
 
     @property
     def validation(self) -> dict[str, float]:
@@ -121,4 +123,4 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
                  for m in last["validation"]}}
     kept = [{k: c[k] for k in ("steps", "validation", "scores")} for c in checkpoints]
     return Finetuned(model, tokenizer, budget, curves, kept, best["steps"],
-                     best.get("outputs", {}))
+                     best.get("outputs", {}), best.get("validation_items", {}))

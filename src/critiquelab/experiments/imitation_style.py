@@ -151,21 +151,20 @@ class ImitationStyle(Experiment):
         prompts = [COMPACT.solve_prompt(q.text) for q in problems]
         return [o[0] for o in generate(model, tok, prompts, ctx.params["max_new_tokens"])]
 
-    def validation(self, ctx: RunContext, state: StyleState, model, tok) -> dict[str, float]:
-        """Solving and style on validation: the gates and the checkpoint choice."""
+    def validation(self, ctx: RunContext, state: StyleState, model, tok) -> dict[str, list]:
+        """Per-item solving and style on validation: the gates and the checkpoint choice."""
         problems = state.validation
         outs = self.outputs(ctx, model, tok, problems)
         world = state.chain.world
-        n = len(problems)
-        return {"solve_accuracy": sum(world.verify(q, o).answer_correct
-                                      for q, o in zip(problems, outs, strict=True)) / n,
-                "style_score": sum(style_score(o, confident_style(world.solve(q)))
-                                   for q, o in zip(problems, outs, strict=True)) / n}
+        pairs = list(zip(problems, outs, strict=True))
+        return {"solve_accuracy": [float(world.verify(q, o).answer_correct) for q, o in pairs],
+                "style_score": [float(style_score(o, confident_style(world.solve(q))))
+                                for q, o in pairs]}
 
     def run_cell(self, ctx: RunContext, state: StyleState, arm: str, seed: int) -> CellResult:
         world = state.chain.world
         budget: dict[str, float] = {}
-        curves, checkpoints, validation = {}, [], {}
+        curves, checkpoints, validation, items = {}, [], {}, {}
         if arm == "teacher":
             outputs = {sp: [confident_style(world.solve(q)) for q in state.tests[sp]]
                        for sp in SPLITS}
@@ -176,8 +175,9 @@ class ImitationStyle(Experiment):
                 records = take_examples(self.records(state, arm, seed), spec.examples, arm)
 
                 def probe(m, t) -> dict:
-                    return {"validation": self.validation(ctx, state, m, t),
-                            "scores": {"solve_accuracy": {sp: self.solved(
+                    got = self.validation(ctx, state, m, t)
+                    return {"validation": {k: sum(v) / len(v) for k, v in got.items()},
+                            "validation_items": got, "scores": {"solve_accuracy": {sp: self.solved(
                                 state, sp, self.outputs(ctx, m, t, state.tests[sp]))
                                 for sp in SPLITS}}}
 
@@ -186,8 +186,10 @@ class ImitationStyle(Experiment):
                 model, tok = done.model, done.tokenizer
                 budget = {**done.budget, "problems": len({r["problem_id"] for r in records})}
                 curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
+                items = done.validation_items
             else:
-                validation = self.validation(ctx, state, model, tok)
+                items = self.validation(ctx, state, model, tok)
+                validation = {k: sum(v) / len(v) for k, v in items.items()}
             outputs = {sp: self.outputs(ctx, model, tok, state.tests[sp]) for sp in SPLITS}
         scores: dict[str, dict[str, list[float]]] = {m: {} for m in self.metrics}
         extra: dict = {"components": {}, "chars": {}, "examples": {}}
@@ -213,7 +215,8 @@ class ImitationStyle(Experiment):
                      for m in self.metrics
                      for q, o, sc in zip(tests, outputs[sp], scores[m][sp], strict=True)]
         groups = {sp: [q.difficulty for q in state.tests[sp]] for sp in SPLITS}
-        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens)
+        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens,
+                          items)
 
     def solved(self, state: StyleState, split: str, outputs: list[str]) -> list[float]:
         return [float(state.chain.world.verify(q, o).answer_correct)

@@ -107,7 +107,7 @@ class Instructions(Experiment):
         chain, tests = state["chain"], state["tests"]
         mv = p["world"]["max_value"]
         budget: dict[str, float] = {}
-        curves, checkpoints, validation = {}, [], {}
+        curves, checkpoints, validation, validation_items = {}, [], {}, {}
         if arm == "random-guess":
             rng = random.Random(f"guess:{seed}")
             outputs = {sp: [rng.choice(i.space) for i in tests[sp]] for sp in SPLITS}
@@ -127,6 +127,7 @@ class Instructions(Experiment):
                 got = {sp: _score(self.answers(ctx, state, m, t, arm, sp), tests[sp])
                        for sp in ("validation", *SPLITS)}
                 return {"validation": {k: sum(v) / len(v) for k, v in got["validation"].items()},
+                        "validation_items": got["validation"],
                         "scores": {k: {sp: got[sp][k] for sp in SPLITS}
                                    for k in got["validation"]}}
 
@@ -134,6 +135,7 @@ class Instructions(Experiment):
                             "solve_accuracy")
             budget, curves = done.budget, done.curves
             checkpoints, validation = done.checkpoints, done.validation
+            validation_items = done.validation_items
             outputs = {sp: self.answers(ctx, state, done.model, done.tokenizer, arm, sp)
                        for sp in SPLITS}
         scores = {"solve_accuracy": {}, "format_rate": {}}
@@ -157,7 +159,8 @@ class Instructions(Experiment):
                  "examples": {sp: [{"answer": i.answer, "output": o} for i, o in
                                    zip(tests[sp][:4], outputs[sp][:4], strict=True)]
                               for sp in SPLITS}}
-        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens)
+        return CellResult(scores, budget, groups, curves, extra, validation, checkpoints, gens,
+                          validation_items)
 
     def conclusions(self, results: dict) -> list[str]:
         if "full" not in results["extra"]:

@@ -286,7 +286,7 @@ class OneShotCft(Experiment):
                                     "wall_s": 0.0}
         extra = {"seed_problem": problem.text, "problem": design.problem,
                  "training_seed": train_seed}
-        curves, checkpoints, validation = {}, [], None
+        curves, checkpoints, validation, validation_items = {}, [], None, None
         solved: dict[str, list[str]] = {}
         if spec.trainer == "sft":
             build, data_s = (None, 0.0) if spec.data == "full-gold" else self.build(
@@ -303,7 +303,7 @@ class OneShotCft(Experiment):
                       "epochs": epochs(ft.steps, ft.batch_size, len(records)),
                       "picked_epochs": epochs(done.picked_steps, ft.batch_size, len(records))}
             curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
-            solved = done.outputs
+            solved, validation_items = done.outputs, done.validation_items
             if build is not None:
                 extra["data"] = build.summary()
                 extra["critic_model"] = state.critic_info
@@ -321,10 +321,11 @@ class OneShotCft(Experiment):
                       "examples": 1, "picked_steps": sel.best_step, "wall_s": sel.train_s}
             curves = {"reward": r.curve, "validation_solve_accuracy": sel.curve}
         ev = evaluate(state.chain, model, tok, p, critique=False, validation=validation,
-                      critique_gate=spec.objective == "critique", solved=solved)
+                      critique_gate=spec.objective == "critique", solved=solved,
+                      validation_items=validation_items)
         extra["solve_accuracy"] = ev.scores["solve_accuracy"]
         return CellResult(ev.scores, budget, ev.groups, curves, extra, ev.validation,
-                          checkpoints, ev.generations)
+                          checkpoints, ev.generations, ev.validation_items)
 
     def records(self, ctx: RunContext, state: OneShotState, arm: str, seed: int,
                 build: OneShotBuild | None) -> list[dict]:

@@ -137,7 +137,7 @@ class Sequencing(Experiment):
         budget, curves = _merge(stages)
         extra = {"stages": [{"name": s.name, "reused": s.skipped} for s in stages]}
         return CellResult(ev.scores, budget, ev.groups, curves, extra, ev.validation,
-                          generations=ev.generations)
+                          generations=ev.generations, validation_items=ev.validation_items)
 
     def stages(self, ctx: RunContext, state: ChainState, seed: int) -> dict[str, StageFn]:
         """Every stage kind, each depending only on (stage, seed), so arms may share them."""

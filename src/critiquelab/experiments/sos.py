@@ -170,8 +170,8 @@ class StreamOfSearch(Experiment):
                       for q, o in zip(val, trajectories(model, tok, val, p), strict=True)]
             sweep[f"{lr:g}"] = sum(solved) / len(solved)
             if best is None or sweep[f"{lr:g}"] > best[0]:
-                best = (sweep[f"{lr:g}"], lr, model, result)
-        val_solve, lr, model, result = best
+                best = (sweep[f"{lr:g}"], lr, model, result, solved)
+        val_solve, lr, model, result, val_items = best
         budget = {"tokens": result.tokens, "loss_tokens": result.loss_tokens,
                   "steps": result.steps, "examples": len(records),
                   "problems": len({r["problem_id"] for r in records}), "wall_s": result.wall_s}
@@ -204,7 +204,8 @@ class StreamOfSearch(Experiment):
                                                  strict=True)]
         curves = {"train_loss": [list(pt) for pt in result.loss_curve]}
         return CellResult(scores, budget, groups, curves, extra,
-                          validation={"solve_accuracy": val_solve}, generations=gens)
+                          validation={"solve_accuracy": val_solve}, generations=gens,
+                          validation_items={"solve_accuracy": [float(s) for s in val_items]})
 
     def conclusions(self, results: dict) -> list[str]:
         if set(results["arms"]) != set(self.arms):

@@ -56,6 +56,8 @@ class CellResult:
     budget: training cost (steps, examples, tokens, loss_tokens, wall_s).
     curves: named series of [x, y] points (e.g. train_loss, validation solve_accuracy).
     validation: metric -> value on the validation split (gate metrics), of the kept model.
+    validation_items: metric -> that model's per-item validation scores, so a gate can ask
+      for a confidence bound, not just a higher mean.
     checkpoints: [{"steps", "validation": {metric: value}, "scores": metric -> split ->
       per-item scores}] along the run, for budget curves; the kept one was picked on validation.
     generations: one dict per evaluated item (item, split, metric, prompt, output, score);
@@ -70,6 +72,7 @@ class CellResult:
     validation: dict[str, float] = field(default_factory=dict)
     checkpoints: list[dict] = field(default_factory=list)
     generations: list[dict] = field(default_factory=list)
+    validation_items: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -96,9 +96,19 @@ def _p(p: float | None) -> str:
 
 def validity_table(results: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[arm, v["metric"], pct(v["value"]), f"{pct(v['reference'])} ({v.get('against')})",
-             {True: "passed", False: "FAILED", None: "n/a"}[v["passed"]]]
+             margin_text(v), {True: "passed", False: "FAILED", None: "n/a"}[v["passed"]]]
             for arm, v in results.get("validity", {}).items()]
-    return ["arm", "gate metric (validation)", "value", "reference", "gate"], rows
+    return ["arm", "gate metric (validation)", "value", "reference", "margin [95% CI]",
+            "gate"], rows
+
+
+def margin_text(gate: dict) -> str:
+    """A gate's value minus its reference with the CI it passed on, or how else it was read."""
+    diff = gate.get("difference")
+    if diff is None:
+        return "means only"
+    lo, hi = diff["ci95"]
+    return f"{100 * diff['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
 def per_seed_table(results: dict) -> tuple[list[str], list[list[str]]]:
