@@ -76,6 +76,18 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     assert json.loads((out / "results.json").read_text())["arms"] == res["arms"]
 
+    # A cell fine-tuned before gates read per-item scores: its probes are redone, not trusted.
+    probes = sorted((out / "work" / "sft-gold__seed0").glob("probe-*.json"))
+    for path in probes:
+        entry = json.loads(path.read_text())
+        path.write_text(json.dumps({k: v for k, v in entry.items() if k != "validation_items"}))
+    (out / "cells" / "sft-gold__seed0.json").unlink()
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert all("validation_items" in json.loads(p.read_text()) for p in probes)
+    gate = json.loads((out / "results.json").read_text())["validity"]["sft-gold"]
+    assert gate == res["validity"]["sft-gold"]
+
 
 @pytest.mark.parametrize(("override", "needle"), [
     ("finetune.nope=1", "unknown setting 'finetune.nope'"),

@@ -55,7 +55,7 @@ def test_withheld_when_a_gate_fails_or_at_the_floor():
                            "passed": True}}
     t = judge_check(results([comp], failed), CHECK)
     assert t["verdict"] == "withheld" and "cft failed its validity gate" in t["reason"]
-    assert "(solve_accuracy 1.0% against 30.0%)" in t["reason"]
+    assert "(solve_accuracy 1.0% vs 30.0%)" in t["reason"]
     unknown = {**failed, "cft": {**failed["cft"], "reference": None, "passed": None}}
     t = judge_check(results([comp], unknown), CHECK)
     assert t["verdict"] == "withheld" and "could not be checked" in t["reason"]

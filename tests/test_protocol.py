@@ -79,8 +79,10 @@ def test_gates_withhold_verdicts_and_floors_are_flagged(tmp_path):
     exp = Dice()
     ctx = make_context(exp, "smoke", 2, tmp_path / "out", tmp_path / "c", progress=False)
     res = run_experiment(exp, ctx)
-    assert res["validity"]["learner"] == {"metric": "skill", "value": 0.6, "reference": 0.4,
-                                          "passed": True, "against": "arm:ref"}
+    assert res["validity"]["learner"] == {
+        "metric": "skill", "value": 0.6, "reference": 0.4, "passed": True, "against": "arm:ref",
+        "means_only": "no per-item validation scores in learner seed 0, learner seed 1, "
+                      "ref seed 0, ref seed 1"}
     assert res["validity"]["stuck"]["passed"] is False
     assert "ref" not in res["validity"]
     comps = {c["arm"]: c for c in res["comparisons"]}
@@ -130,7 +132,9 @@ def test_a_gate_with_per_item_scores_needs_its_margin_ci_above_zero(tmp_path):
     cells |= {("stuck", s): cell(0.8) for s in ctx.seeds}  # against a constant: trivial
     assert gate_result(Dice(), "stuck", cells, ctx, trivial)["difference"]["ci95"][0] > 0.2
     cells["ref", ctx.seeds[0]] = CellResult({}, {}, validation={"skill": 0.5})  # older cell
-    assert "difference" not in gate_result(Dice(), "learner", cells, ctx, trivial)
+    old = gate_result(Dice(), "learner", cells, ctx, trivial)
+    assert "difference" not in old and old["passed"] is True  # read from the means
+    assert old["means_only"] == f"no per-item validation scores in ref seed {ctx.seeds[0]}"
 
 
 def test_arms_selection_keeps_gate_references(tmp_path):

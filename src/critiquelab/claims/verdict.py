@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from critiquelab.claims.catalog import EQUIVALENT, GREATER, Check
+from critiquelab.experiments.aggregate import gate_text
 
 SUPPORTS, CONTRADICTS, INCONCLUSIVE, WITHHELD = ("supports", "contradicts", "inconclusive",
                                                  "withheld")
@@ -86,8 +87,7 @@ def judge_check(results: dict, check: Check) -> dict:
     for arm, g in out["gates"].items():  # an arm without a gate (untrained) is absent
         if g is not None and g.get("passed") is not True:
             what = "failed" if g.get("passed") is False else "could not be checked against"
-            return withheld(f"{arm} {what} its validity gate ({g.get('metric')} "
-                            f"{_pct(g.get('value'))} against {_pct(g.get('reference'))})")
+            return withheld(f"{arm} {what} its validity gate ({gate_text(g)})")
     if comp.get("verdict") == WITHHELD:
         return withheld(comp.get("reason") or "withheld by the runner")
     if out["floor"]:

@@ -11,6 +11,7 @@ solves directly.
 from __future__ import annotations
 
 from critiquelab.experiments import register_experiment
+from critiquelab.experiments.aggregate import gate_text
 from critiquelab.experiments.chain_common import (
     BASE,
     CFT,
@@ -136,8 +137,8 @@ def gate_curve(results: dict, arm: str) -> list[str]:
         return []
     points = ", ".join(f"step {step:.0f} {_pct(sum(r[i][1] for r in runs) / len(runs))}"
                        for i, (step, _) in enumerate(runs[0]))
-    return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate: above "
-            f"{_pct(gate['reference'])}, {gate['against']})."]
+    return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate, against "
+            f"{gate['against']}: {gate_text(gate)})."]
 
 
 def _pct(x: float) -> str:

@@ -97,7 +97,12 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
     for step in steps:
         done = work / f"probe-{step}.json"
         if done.is_file():
-            checkpoints.append(json.loads(done.read_text()))
+            entry = json.loads(done.read_text())
+            if "validation_items" not in entry:  # probed before gates read per-item scores
+                saved, _ = load_model(str(work / f"model-{step}"), device=str(model.device))
+                entry.update(probe(saved, tokenizer))
+                atomic_write_json(done, entry)
+            checkpoints.append(entry)
             continue
         cfg = TrainConfig(learning_rate=spec.learning_rate, max_steps=step,
                           batch_size=spec.batch_size, lr_scheduler="constant", warmup_ratio=0.0,
