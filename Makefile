@@ -27,12 +27,12 @@ setup: $(DEV)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/critiquelab run cft-vs-sft --preset default --out runs/demo
 
-# One test file per worker process and one thread per worker: on 2 cores, two workers. The
-# slowest tests are listed at the end, to see where the suite's time goes.
+# One test file per worker process and one thread per worker: on 2 cores, two workers. Files
+# start in tests/conftest.py's order (slowest first); the slowest tests are listed at the end.
 test: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	HF_HUB_OFFLINE=1 CRITIQUELAB_THREADS=1 OMP_NUM_THREADS=1 \
-	  $(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile --durations=15
+	  $(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks

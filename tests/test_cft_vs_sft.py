@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from test_cli_fuzz import invoke
 from test_tracking import loss_series
 
 from critiquelab.experiments.chain_common import EVAL
@@ -15,7 +16,7 @@ GATED = ("sft-raw", "sft-verified", "sft-gold", "cft")
 TRAINED = ("continued-pretraining", *GATED)  # the control arm trains but has no gate
 
 
-def test_smoke_end_to_end(tmp_path, base_cache):
+def test_smoke_end_to_end(tmp_path, base_cache, monkeypatch, capsys):
     out, cache = tmp_path / "run", base_cache
     cmd = [sys.executable, "-m", "critiquelab.cli", "run", "cft-vs-sft", "--preset", "smoke",
            "--seeds", "1", "--out", str(out), "--cache", str(cache), "--quiet",
@@ -70,9 +71,10 @@ def test_smoke_end_to_end(tmp_path, base_cache):
         logged = [s for s, _ in loss_series(out / "work" / f"{arm}__seed0")]
         assert len(logged) >= 2 and logged[-1] == res["budget"][arm]["steps"], (arm, logged)
 
+    # The resumes run in this process (the same entry point, without a second start-up).
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
+    code, _, err = invoke(cmd[3:], monkeypatch, capsys)
+    assert code == 0, err[-3000:]
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     assert json.loads((out / "results.json").read_text())["arms"] == res["arms"]
 
@@ -82,22 +84,27 @@ def test_smoke_end_to_end(tmp_path, base_cache):
         entry = json.loads(path.read_text())
         path.write_text(json.dumps({k: v for k, v in entry.items() if k != "validation_items"}))
     (out / "cells" / "sft-gold__seed0.json").unlink()
-    third = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert third.returncode == 0, third.stderr[-3000:]
+    code, _, err = invoke(cmd[3:], monkeypatch, capsys)
+    assert code == 0, err[-3000:]
     assert all("validation_items" in json.loads(p.read_text()) for p in probes)
     gate = json.loads((out / "results.json").read_text())["validity"]["sft-gold"]
     assert gate == res["validity"]["sft-gold"]
 
 
-@pytest.mark.parametrize(("override", "needle"), [
-    ("finetune.nope=1", "unknown setting 'finetune.nope'"),
-    ("finetune.learning_rate=abc", "'finetune.learning_rate' expects float"),
-    ("finetune.step=3", "did you mean 'finetune.steps'"),
+@pytest.mark.parametrize(("override", "needle", "fresh_process"), [
+    ("finetune.nope=1", "unknown setting 'finetune.nope'", True),  # nothing else on stderr
+    ("finetune.learning_rate=abc", "'finetune.learning_rate' expects float", False),
+    ("finetune.step=3", "did you mean 'finetune.steps'", False),
 ])
-def test_bad_overrides_exit_2_with_one_line(tmp_path, override, needle):
-    r = subprocess.run([sys.executable, "-m", "critiquelab.cli", "run", "cft-vs-sft", "--preset",
-                        "smoke", "--out", str(tmp_path), "--set", override],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and needle in lines[0], r.stderr
+def test_bad_overrides_exit_2_with_one_line(tmp_path, monkeypatch, capsys, override, needle,
+                                            fresh_process):
+    args = ["run", "cft-vs-sft", "--preset", "smoke", "--out", str(tmp_path), "--set", override]
+    if fresh_process:
+        r = subprocess.run([sys.executable, "-m", "critiquelab.cli", *args],
+                           capture_output=True, text=True, timeout=120)
+        code, err = r.returncode, r.stderr
+    else:
+        code, _, err = invoke(args, monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], err

@@ -225,7 +225,7 @@ def test_gsm8k_experiment_runs_end_to_end(tmp_path, monkeypatch, smollm2):
     from critiquelab.experiments.runner import make_context, run_experiment
 
     exp = get_experiment("cft-vs-sft-gsm8k")
-    finetune = {**exp.presets["smoke"]["finetune"], "steps": 2}
+    finetune = {**exp.presets["smoke"]["finetune"], "steps": 1}
     shrink = {"data": str(MINI), "n_eval": 2, "n_critique_eval": 2, "max_new_tokens": 8,
               "critique_max_new_tokens": 4, "finetune": finetune}  # the smoke preset, smaller
     results = run_experiment(exp, make_context(exp, "smoke", 1, tmp_path / "run", progress=False,
