@@ -12,6 +12,7 @@ from pathlib import Path
 from critiquelab.evaluation.stats import bootstrap_ci, holm, paired_difference
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext
 from critiquelab.io import atomic_write_json
+from critiquelab.reporting.report import margin_text
 
 Cells = dict[tuple[str, int], CellResult]
 
@@ -191,11 +192,7 @@ def _mean(values: list[float]) -> float:
 def gate_text(gate: dict) -> str:
     """'metric 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]': what a gate compared, in a line."""
     text = f"{gate.get('metric')} {_pct(gate.get('value'))} vs {_pct(gate.get('reference'))}"
-    diff = gate.get("difference")
-    if diff:
-        lo, hi = diff["ci95"]
-        text += f", margin {100 * diff['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-    return text
+    return text + (f", margin {margin_text(gate)}" if gate.get("difference") else "")
 
 
 def _pct(x: float | None) -> str:
