@@ -64,6 +64,29 @@ def test_generated_tables_come_from_the_json_and_drift_is_caught(tmp_path):
     assert stale_docs(root) == [path]
 
 
+def test_a_marker_naming_a_results_file_holds_that_file_and_drift_is_caught(tmp_path):
+    root = make_root(tmp_path)
+    named = "docs/results/calibration/sos-other.json"
+    (root / "docs" / "results" / "calibration").mkdir()
+    other = sos_results()
+    other["arms"]["optimal-path"]["solve_accuracy"]["held-out-targets"]["mean"] = 0.75
+    (root / named).write_text(json.dumps({**other, "commit": "def5678"}))
+    marker = BEGIN.replace(" -->", f" {named} -->")
+    path = root / "docs" / "experiments" / "sos.md"
+    path.write_text(path.read_text() + f"\n## Calibration\n\n{marker}\n{END}\n")
+    write_docs(root)
+    assert stale_docs(root) == []
+    own, calibration = path.read_text().split("## Calibration")
+    assert "`abc1234`" in own and "def5678" not in own
+    assert f"from `{named}`" in calibration and "`def5678`" in calibration
+    assert "| optimal-path | 75.0 [20.0, 30.0] |" in calibration
+    path.write_text(path.read_text().replace("75.0 [20.0, 30.0]", "74.0 [20.0, 30.0]"))
+    assert stale_docs(root) == [path]
+    (root / named).unlink()
+    write_docs(root)
+    assert f"(`{named}` is not committed)" in path.read_text().split("## Calibration")[1]
+
+
 def test_repository_docs_match_their_results_json():
     assert (REPO / "docs" / "CLAIMS.md").is_file()
     docs = [REPO / "README.md", *sorted((REPO / "docs" / "experiments").glob("*.md"))]
