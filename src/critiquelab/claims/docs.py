@@ -118,12 +118,13 @@ Render = Callable[[str | None], str]  # a marker's named file (or None) -> the b
 
 def targets(root: Path) -> dict[Path, Render]:
     """Each doc that may hold generated blocks, and what each of its blocks must hold."""
-    claims = claims_block(root)
-    out: dict[Path, Render] = {root / "README.md": lambda source: claims}
+    def with_named(own: str) -> Render:
+        return lambda source: own if source is None else experiment_block(
+            Path(source).stem, load_named(root, source), source)
+
+    out = {root / "README.md": with_named(claims_block(root))}
     for doc in sorted((root / "docs" / "experiments").glob("*.md")):
-        own = experiment_block(doc.stem, load_results(root, doc.stem))
-        out[doc] = lambda source, name=doc.stem, own=own: own if source is None else (
-            experiment_block(name, load_named(root, source), source))
+        out[doc] = with_named(experiment_block(doc.stem, load_results(root, doc.stem)))
     return out
 
 
