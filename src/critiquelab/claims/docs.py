@@ -23,15 +23,15 @@ from critiquelab.reporting.report import margin_text, metric_tables
 
 BEGIN = "<!-- BEGIN GENERATED: critiquelab docs -->"
 END = "<!-- END GENERATED -->"
-BLOCK = re.compile(r"<!-- BEGIN GENERATED: critiquelab docs(?: (docs/results/[\w./-]+\.json))? -->"
-                   r"\n.*?" + re.escape(END), re.DOTALL)
+# group 1: the marker line, kept as written; group 2: the results file it names, if any
+BLOCK = re.compile("(" + re.escape(BEGIN.removesuffix(" -->"))
+                   + r"(?: (docs/results/[\w./-]+\.json))? -->)\n.*?" + re.escape(END), re.DOTALL)
 NOT_RUN = "not yet run at the default preset"
 
 
 def load_results(root: Path, experiment: str) -> dict | None:
     """docs/results/<experiment>.json, or None when it is not committed."""
-    path = root / "docs" / "results" / f"{experiment}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return load_named(root, f"docs/results/{experiment}.json")
 
 
 def load_named(root: Path, source: str) -> dict | None:
@@ -130,11 +130,7 @@ def targets(root: Path) -> dict[Path, Render]:
 
 def regenerate(text: str, render: Render) -> str:
     """The text with its generated blocks replaced (unchanged when it has none)."""
-    def block(match: re.Match) -> str:
-        source = match.group(1)
-        begin = BEGIN if source is None else BEGIN.replace(" -->", f" {source} -->")
-        return f"{begin}\n{render(source)}\n{END}"
-    return BLOCK.sub(block, text)
+    return BLOCK.sub(lambda m: f"{m.group(1)}\n{render(m.group(2))}\n{END}", text)
 
 
 def stale_docs(root: Path) -> list[Path]:
