@@ -1,28 +1,76 @@
-"""Base calibration: pretrain a chain-world base and score validation every few hundred steps.
+"""Base calibration: pretrain a chain-world base and score held-out probes every few hundred steps.
 
     python benchmarks/base_calibration.py --model tiny-s --lr 1e-3 --batch-size 32 \
         --every 500 --steps 4000 --out calib.jsonl
 
 Trains at a constant learning rate on cft-vs-sft's `default` pretraining corpus (with
---n-pretrain problems), resuming between evaluation points, and writes one JSON line per point:
-solve accuracy, sound solutions (every line right) and the share of the most common answer,
-which exposes a base that guesses a constant. Runs on a CPU; a GPU makes a sweep take minutes.
+--n-pretrain problems at --difficulties operations), resuming between evaluation points, and
+writes one JSON line per point. Each point scores three probes: the `validation` split and
+fresh `ood-length` and `ood-shift` problems drawn like those test splits but sharing no problem
+and no computation signature with any split, test splits included, so the testbed's targets
+(sound solutions on composed problems; each ood split clearly above its trivial baseline) are
+calibrated without reading a test item. Per probe: solve accuracy, sound solutions (every line
+right), the trivial baseline (always the most common reference answer), the share of the most
+common *model* answer (a base that guesses a constant) and solving by difficulty.
+Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import random
 import time
 from pathlib import Path
 
 from calibration import default_context, emit
 
+from critiquelab.data.splits import OOD_KINDS, generate_problems, ood_spec
 from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
+from critiquelab.worlds import Problem, World
+
+SOUND_TARGET, OOD_MARGIN = 0.5, 0.10  # the testbed's targets for the default base
+
+
+def probes(world: World, splits: dict[str, list[Problem]], p: dict, n: int
+           ) -> dict[str, list[Problem]]:
+    """Validation plus ood stand-ins drawn after every split, avoiding all their problems and
+    computations."""
+    composed = tuple(d for d in p["id_difficulties"] if d not in p["recall_difficulties"])
+    taken = {q.id for ps in splits.values() for q in ps}
+    specs = {k: ood_spec(k, n, world, p["world"], composed, p["ood"][k]) for k in OOD_KINDS}
+    signatures = {world.signature(q) for ps in splits.values() for q in ps}  # config-free
+    return {"validation": splits["validation"][:n],
+            **{k: generate_problems(world, spec, random.Random(f"calibration:{k}"),
+                                    exclude=taken, signatures=signatures)
+               for k, spec in specs.items()}}
+
+
+def score(world: World, model, tok, problems: list[Problem]) -> dict:
+    """Solve, sound, trivial baseline, top model answer and solving by difficulty on a probe."""
+    got = solve_scores(world, model, tok, COMPACT, problems, 160)
+    solved = got.scores["solve_accuracy"]
+    sound = [world.verify(q, o).correct for q, o in zip(problems, got.outputs, strict=True)]
+    answers = collections.Counter(o.strip().splitlines()[-1] if o.strip() else ""
+                                  for o in got.outputs)
+    by_difficulty: dict[int, list[float]] = collections.defaultdict(list)
+    for q, s in zip(problems, solved, strict=True):
+        by_difficulty[q.difficulty].append(s)
+    n = len(problems)
+    return {"solve": sum(solved) / n, "sound": sum(sound) / n,
+            "trivial": collections.Counter(q.answer for q in problems).most_common(1)[0][1] / n,
+            "top_answer_share": answers.most_common(1)[0][1] / n,
+            "by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_difficulty.items())}}
+
+
+def meets_targets(point: dict[str, dict]) -> bool:
+    """At least half sound on validation, and every ood probe 10 points above its trivial."""
+    return point["validation"]["sound"] >= SOUND_TARGET and all(
+        round(point[k]["solve"] - point[k]["trivial"], 9) >= OOD_MARGIN for k in OOD_KINDS)
 
 
 def main() -> None:
@@ -34,7 +82,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--error-rate", type=float, default=0.3, help="wrong solutions in the corpus")
     ap.add_argument("--n-pretrain", type=int, default=20000)
-    ap.add_argument("--n-validation", type=int, default=60)
+    ap.add_argument("--difficulties", type=int, nargs="+", default=None,
+                    help="operations per pretraining problem (default: the preset's)")
+    ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
@@ -42,26 +92,21 @@ def main() -> None:
     work = ctx.out_dir
     p = {**ctx.params, "n_pretrain": args.n_pretrain,
          "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
+    if args.difficulties:
+        p["pretrain_difficulties"] = tuple(args.difficulties)
     world, splits = chain_splits(p)
     docs = pretrain_documents(world, splits["pretrain"], p)
+    held_out = probes(world, splits, p, args.n_probe)
     model, tok = load_model(args.model, seed=p["data_seed"])
-    val = splits["validation"][:args.n_validation]
     start = time.time()
     for step in range(args.every, args.steps + 1, args.every):
         cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
                           lr_scheduler="constant", warmup_ratio=0.0, save_steps=args.every)
         result = train(model, tok, docs, cfg, work / "train", progress=False)
-        got = solve_scores(world, model, tok, COMPACT, val, 160)
-        sound = [world.verify(q, o).correct for q, o in zip(val, got.outputs, strict=True)]
-        answers = collections.Counter(o.strip().splitlines()[-1] if o.strip() else ""
-                                      for o in got.outputs)
-        row = {**{k: v for k, v in vars(args).items() if k != "out"}, "step": step,
-               "tokens": result.tokens,
-               "solve": sum(got.scores["solve_accuracy"]) / len(val),
-               "sound": sum(sound) / len(val),
-               "top_answer_share": answers.most_common(1)[0][1] / len(val),
-               "wall_s": round(time.time() - start, 1)}
-        emit(args.out, row)
+        point = {name: score(world, model, tok, ps) for name, ps in held_out.items()}
+        emit(args.out, {**{k: v for k, v in vars(args).items() if k != "out"}, "step": step,
+                        "tokens": result.tokens, **point, "meets_targets": meets_targets(point),
+                        "wall_s": round(time.time() - start, 1)})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""benchmarks/base_calibration.py calibrates on held-out probes that no split shares."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from critiquelab.experiments.chain_common import PRESETS, chain_splits
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def calib() -> dict:
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return runpy.run_path(str(BENCHMARKS / "base_calibration.py"))
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_probes_share_no_problem_or_computation_with_any_split(calib):
+    p = PRESETS["smoke"]
+    world, splits = chain_splits(p)
+    held_out = calib["probes"](world, splits, p, 12)
+    assert held_out["validation"] == splits["validation"][:12]
+    taken = {q.id for ps in splits.values() for q in ps}
+    signatures = {world.signature(q) for ps in splits.values() for q in ps}
+    longest = max(d for d in p["id_difficulties"] if d not in p["recall_difficulties"])
+    for kind in ("ood-length", "ood-shift"):
+        assert len(held_out[kind]) == 12
+        assert not {q.id for q in held_out[kind]} & taken
+        assert not {world.signature(q) for q in held_out[kind]} & signatures
+    assert {q.difficulty for q in held_out["ood-length"]} == {longest + 1}
+    assert {q.difficulty for q in held_out["ood-shift"]} <= set(p["id_difficulties"])
+
+
+def test_targets_need_half_sound_and_every_ood_probe_ten_points_above_trivial(calib):
+    point = {"validation": {"sound": 0.5},
+             "ood-length": {"solve": 0.30, "trivial": 0.20},
+             "ood-shift": {"solve": 0.31, "trivial": 0.20}}
+    assert calib["meets_targets"](point)
+    assert not calib["meets_targets"]({**point, "validation": {"sound": 0.49}})
+    assert not calib["meets_targets"]({**point, "ood-shift": {"solve": 0.29, "trivial": 0.20}})
