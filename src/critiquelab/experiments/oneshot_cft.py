@@ -6,8 +6,9 @@ and critiques from three families of teachers: the exact critic, a noisy critic 
 critic (cft-vs-sft's CFT recipe run once from the base in set-up, cached in the run directory);
 critiques with a wrong verdict are dropped. Every trained arm takes the same number of
 optimizer steps at one batch size (many passes over the one-shot critiques), is scored on
-the validation split every `eval_every` steps, and keeps its best checkpoint; test splits are
-scored once, at the end. `rlvr-1shot` is the RL yardstick: GRPO on the seed problem alone,
+the validation split every `eval_every` steps, and keeps its best checkpoint (chosen on
+validation; each checkpoint's test outputs feed the curves and the kept one's the scores).
+`rlvr-1shot` is the RL yardstick: GRPO on the seed problem alone,
 rewarded by the world's verifier, for as many optimizer steps. Cells cross seed problems with
 training seeds (`cell_design`), so the spread over problems and over seeds are separate.
 """
