@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--n-validation", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=None, help="default: the preset's")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="completions per step (default: the preset's)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
@@ -40,20 +43,23 @@ def main() -> None:
     state = chain_setup(ctx)
     p = ctx.params
     val = state.splits["validation"][:args.n_validation]
+    rl = {**p["rl"], **{k: v for k, v in (("temperature", args.temperature),
+                                            ("batch_size", args.batch_size)) if v is not None}}
     for lr in args.lr:
         model, tok = load_model(str(state.base_dir))
         start, done = time.time(), 0
         for step in [0, *range(args.every, args.steps + 1, args.every)]:
             reward = None
             if step:
-                cfg = replace(rl_config({**p["rl"], "learning_rate": lr}, args.seed),
+                cfg = replace(rl_config({**rl, "learning_rate": lr}, args.seed),
                               max_steps=step, save_steps=args.every)
                 r = train_rlvr(model, tok, state.world, state.splits["train"], state.fmt, cfg,
-                               work / f"lr{lr:g}", p["rl"]["format_bonus"])
+                               work / f"lr{lr:g}", rl["format_bonus"])
                 recent = [y for x, y in r.accuracy_curve if x > done]
                 reward, done = sum(recent) / max(len(recent), 1), step
             got = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
-            row = {"lr": lr, "step": step, "train_accuracy": reward,
+            row = {"lr": lr, "temperature": rl["temperature"], "batch_size": rl["batch_size"],
+                   "step": step, "train_accuracy": reward,
                    "validation_solve": sum(got.scores["solve_accuracy"]) / len(val),
                    "wall_s": round(time.time() - start, 1)}
             emit(args.out, row)
