@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("--error-rate", type=float, default=0.3, help="wrong solutions in the corpus")
     ap.add_argument("--n-pretrain", type=int, default=20000)
     ap.add_argument("--difficulties", type=int, nargs="+", default=None,
-                    help="operations per pretraining problem (default: the preset's)")
+                    help="operations per pretraining problem, repeats weighting a length "
+                    "(default: the preset's); the probes keep the preset's lengths")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
