@@ -87,6 +87,28 @@ def test_a_marker_naming_a_results_file_holds_that_file_and_drift_is_caught(tmp_
     assert f"(`{named}` is not committed)" in path.read_text().split("## Calibration")[1]
 
 
+def test_a_marker_naming_benchmark_rows_holds_them_as_a_table_and_drift_is_caught(tmp_path):
+    root = make_root(tmp_path)
+    named = "benchmarks/results/rl.jsonl"
+    (root / "benchmarks" / "results").mkdir(parents=True)
+    rows = [{"lr": 1e-4, "step": 0, "train_accuracy": None, "validation_solve": 0.29},
+            {"lr": 1e-4, "step": 10, "train_accuracy": 0.1375, "validation_solve": 0.15}]
+    (root / named).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path = root / "docs" / "experiments" / "sos.md"
+    marker = BEGIN.replace(" -->", f" {named} -->")
+    path.write_text(path.read_text() + f"\n## RL\n\n{marker}\n{END}\n")
+    write_docs(root)
+    assert stale_docs(root) == []
+    table = path.read_text().split("## RL")[1]
+    assert "(2 rows)" in table and "| lr | step | train_accuracy | validation_solve |" in table
+    assert "| 0.0001 | 0 | – | 0.29 |" in table and "| 0.0001 | 10 | 0.138 | 0.15 |" in table
+    path.write_text(path.read_text().replace("| 0.138 | 0.15 |", "| 0.138 | 0.25 |"))
+    assert stale_docs(root) == [path]
+    (root / named).unlink()
+    write_docs(root)
+    assert f"`{named}` is not committed." in path.read_text().split("## RL")[1]
+
+
 def test_repository_docs_match_their_results_json():
     assert (REPO / "docs" / "CLAIMS.md").is_file()
     docs = [REPO / "README.md", *sorted((REPO / "docs" / "experiments").glob("*.md"))]
