@@ -32,6 +32,11 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
         assert k1 <= k4 <= k16
         assert res["arms"][arm]["coverage"]["train"]["n"] == st["n_problems"]
         assert res["budget"][arm]["samples"] == st["iterations"] * st["n_problems"] * st["samples"]
+        audit = (out / "cells" / f"{arm}__seed0.generations.jsonl").read_text().splitlines()
+        solved = [g for g in map(json.loads, audit) if g["metric"] == "solve_accuracy"]
+        splits = chain_splits(ctx.params)[1]
+        assert [(g["split"], g["item"]) for g in solved] == [
+            (sp, q.id) for sp in EVAL for q in splits[sp]]
         rows = res["extra"][arm][0]["iterations"]
         assert [g for _, g in res["curves"][arm]["generations"][0]] == [
             r["harvest"]["generations"] for r in rows]

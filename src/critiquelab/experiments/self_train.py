@@ -168,8 +168,8 @@ class SelfTrain(Experiment):
 
 
 def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
-    """Greedy solve scores on validation (the gate) and the full test splits, and sampled
-    metrics on the test splits' heads."""
+    """Greedy solve scores on validation (the gate) and the full test splits with their
+    generations (for audit), and sampled metrics on the test splits' heads."""
     st = params["self_train"]
     ev = evaluate(state.chain, model, tok, params, critique=False)
     scores, groups = ev.scores, ev.groups
@@ -180,7 +180,8 @@ def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
                         temperature=st["temperature"], seed=seed)
         for m, vals in sample_scores(state.chain.world, problems, outs, KS).items():
             scores.setdefault(m, {})[sp] = vals
-    return {"scores": scores, "groups": groups, "validation": ev.validation}
+    return {"scores": scores, "groups": groups, "validation": ev.validation,
+            "generations": ev.generations}
 
 
 def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResult:
@@ -220,7 +221,8 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
              "pool_hard_share": rows[0]["pool_hard_share"],
              "distinct_structures": last["scores"]["distinct_structures"]}
     return CellResult(scores, budget, last["groups"], curves, extra,
-                      validation=dict(last["validation"]))
+                      validation=dict(last["validation"]),
+                      generations=last.get("generations", []))  # none from older summaries
 
 
 def _kept_counts(it: Iteration) -> dict[str, int]:
