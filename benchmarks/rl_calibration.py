@@ -43,8 +43,11 @@ def main() -> None:
     state = chain_setup(ctx)
     p = ctx.params
     val = state.splits["validation"][:args.n_validation]
-    rl = {**p["rl"], **{k: v for k, v in (("temperature", args.temperature),
-                                            ("batch_size", args.batch_size)) if v is not None}}
+    rl = dict(p["rl"])
+    if args.temperature is not None:
+        rl["temperature"] = args.temperature
+    if args.batch_size is not None:
+        rl["batch_size"] = args.batch_size
     for lr in args.lr:
         model, tok = load_model(str(state.base_dir))
         start, done = time.time(), 0

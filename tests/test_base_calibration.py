@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,6 @@ BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 @pytest.fixture(scope="module")
 def calib() -> dict:
-    import sys
-
     sys.path.insert(0, str(BENCHMARKS))
     try:
         return runpy.run_path(str(BENCHMARKS / "base_calibration.py"))
