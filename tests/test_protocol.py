@@ -18,7 +18,7 @@ from critiquelab.evaluation.stats import (
 )
 from critiquelab.experiments.aggregate import gate_result
 from critiquelab.experiments.config import merge, parse_set
-from critiquelab.experiments.runner import make_context, run_experiment
+from critiquelab.experiments.runner import gate_inputs_missing, make_context, run_experiment
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate
 
 
@@ -135,6 +135,38 @@ def test_a_gate_with_per_item_scores_needs_its_margin_ci_above_zero(tmp_path):
     old = gate_result(Dice(), "learner", cells, ctx, trivial)
     assert "difference" not in old and old["passed"] is True  # read from the means
     assert old["means_only"] == f"no per-item validation scores in ref seed {ctx.seeds[0]}"
+
+
+class Polish(Dice):
+    """One arm whose last stage must improve the model it was given (an "entry" gate)."""
+
+    arm_table = (Arm("ref"), Arm("tuned", "d", "roll", "rl", Gate("skill", "entry")))
+
+
+def test_an_entry_gate_compares_a_cell_with_its_own_model_before_its_last_stage(tmp_path):
+    exp = Polish()
+    ctx = make_context(exp, "smoke", 2, tmp_path, tmp_path / "c", progress=False)
+    rng = random.Random(1)
+
+    def cell(before: float, after: float) -> CellResult:
+        entry, items = ([float(rng.random() < p) for _ in range(100)] for p in (before, after))
+        return CellResult({}, {}, validation={"skill": sum(items) / 100,
+                                              "skill@entry": sum(entry) / 100},
+                          validation_items={"skill": items, "skill@entry": entry})
+
+    cells = {("tuned", s): cell(0.5, 0.5) for s in ctx.seeds}
+    same = gate_result(exp, "tuned", cells, ctx, {})
+    assert same["against"] == "entry" and same["passed"] is False
+    assert same["reference"] == pytest.approx(
+        sum(cells["tuned", s].validation["skill@entry"] for s in ctx.seeds) / 2)
+    cells = {("tuned", s): cell(0.3, 0.8) for s in ctx.seeds}
+    better = gate_result(exp, "tuned", cells, ctx, {})
+    assert better["passed"] is True and better["difference"]["ci95"][0] > 0
+    assert better["difference"]["mean"] == pytest.approx(better["value"] - better["reference"])
+    cells["tuned", ctx.seeds[0]] = CellResult({}, {}, validation={"skill": 0.9})
+    assert gate_result(exp, "tuned", cells, ctx, {})["passed"] is None  # cannot tell
+    assert gate_inputs_missing(exp, "tuned", {"validation": {"skill": 0.9}}) == [
+        "validation.skill@entry"]
 
 
 def test_arms_selection_keeps_gate_references(tmp_path):

@@ -30,8 +30,11 @@ def test_smoke_end_to_end(tmp_path, base_cache):
     assert b["sft"]["sft_tokens"] == b["sft-then-rlvr"]["sft_tokens"] > 0
     assert b["sft"]["sft_steps"] == b["cft-then-rlvr"]["cft_steps"] == steps
     assert set(res["validity"]) == set(exp.arms) - {"base"}
-    assert res["validity"]["rlvr"]["against"] == "start"
-    assert "difference" in res["validity"]["sft"] and "difference" not in res["validity"]["rlvr"]
+    rl_gates = [res["validity"][a] for a in ("rlvr", "sft-then-rlvr", "cft-then-rlvr")]
+    assert all(g["against"] == "entry" and "difference" in g for g in rl_gates)
+    # rlvr enters its only stage from the base, which sft's gate reads too
+    assert res["validity"]["rlvr"]["reference"] == res["validity"]["sft"]["reference"]
+    assert "difference" in res["validity"]["sft"] and "difference" not in res["validity"]["srl"]
     stages = {arm: cells[0]["stages"] for arm, cells in res["extra"].items()}
     assert stages["srl-then-rlvr"] == [{"name": "srl", "reused": True},
                                        {"name": "rlvr", "reused": False}]

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from critiquelab.evaluation.stats import bootstrap_ci, holm, paired_difference
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.spec import CellResult, Experiment, RunContext, entry_key
 from critiquelab.io import atomic_write_json
 from critiquelab.reporting.report import margin_text
 
@@ -108,7 +108,7 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
     higher."""
     gate = exp.arm(arm).gate
     runs = [cells[arm, s] for s in ctx.seeds]
-    ref_runs = None
+    ref_runs, ref_key = None, gate.metric
     if gate.reference == "start":
         value = _mean([_quarter(r.curves.get(gate.metric, []), last=True) for r in runs])
         reference = _mean([_quarter(r.curves.get(gate.metric, []), last=False) for r in runs])
@@ -116,12 +116,16 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
         value = _mean([r.validation.get(gate.metric, 0.0) for r in runs])
         if gate.reference == "trivial":
             reference = trivial.get(gate.metric, {}).get("validation")
+        elif gate.reference == "entry":
+            ref_runs, ref_key = runs, entry_key(gate.metric)
         else:
             ref = gate.reference.removeprefix("arm:")
             ref_runs = [cells[ref, s] for s in ctx.seeds] if (ref, ctx.seeds[0]) in cells \
                 else None
-            reference = None if ref_runs is None else _mean(
-                [r.validation.get(gate.metric, 0.0) for r in ref_runs])
+        if gate.reference != "trivial":
+            reference = None if ref_runs is None or any(ref_key not in r.validation
+                                                        for r in ref_runs) \
+                else _mean([r.validation[ref_key] for r in ref_runs])
     out = {"metric": gate.metric, "value": value, "reference": reference,
            "passed": None if reference is None else value > reference + GATE_TOLERANCE,
            "against": gate.reference}
@@ -132,7 +136,7 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
     if ref_runs is None:
         ref_items = [[reference] * len(x or ()) for x in items]
     else:
-        ref_items = [r.validation_items.get(gate.metric) for r in ref_runs]
+        ref_items = [r.validation_items.get(ref_key) for r in ref_runs]
         lacking += [f"{gate.reference.removeprefix('arm:')} seed {s}"
                     for s, x in zip(ctx.seeds, ref_items, strict=True) if not x]
     if lacking or len({len(x) for x in (*items, *ref_items)}) != 1:

@@ -11,7 +11,7 @@ from pathlib import Path
 from critiquelab.errors import UsageError
 from critiquelab.experiments.aggregate import aggregate
 from critiquelab.experiments.config import resolve
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext
+from critiquelab.experiments.spec import CellResult, Experiment, RunContext, entry_key
 from critiquelab.io import (
     atomic_write_json,
     ensure_writable_dir,
@@ -124,6 +124,8 @@ def gate_inputs_missing(exp: Experiment, arm: str, data: dict) -> list[str]:
         needs.append(("curves", own.metric))
     elif own:
         needs.append(("validation", own.metric))
+        if own.reference == "entry":
+            needs.append(("validation", entry_key(own.metric)))
     needs += [("validation", exp.arm(a).gate.metric) for a in exp.arms
               if exp.arm(a).gate and exp.arm(a).gate.reference == f"arm:{arm}"]
     return sorted({f"{where}.{metric}" for where, metric in needs

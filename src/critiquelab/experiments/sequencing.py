@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from critiquelab.evaluation.diversity import sample_scores
+from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import (
     EVAL,
@@ -28,7 +29,15 @@ from critiquelab.experiments.chain_common import (
     trivial_baselines,
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
-from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
+from critiquelab.experiments.spec import (
+    Arm,
+    CellResult,
+    Comparison,
+    Experiment,
+    Gate,
+    RunContext,
+    entry_key,
+)
 from critiquelab.formats import PromptFormat
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -69,9 +78,11 @@ DEFAULT = {**_preset(  # supervised stages at half of cft-vs-sft's steps: more a
 PIPELINES = {"base": "", "sft": "sft", "rlvr": "rlvr", "srl": "srl",
              "sft-then-rlvr": "sft -> rlvr", "srl-then-rlvr": "srl -> rlvr",
              "cft-then-rlvr": "cft -> rlvr"}
-# What each arm's last stage must have learned: RL rewards rise from the first quarter of
-# steps to the last; SFT solves validation problems better than the base.
-RL_GATE = Gate("rlvr_reward", "start")
+# What each arm's last stage must have learned: RLVR solves validation problems better than
+# the model it started from (its training reward can rise while validation falls,
+# benchmarks/results/rl_calibration.jsonl); SRL's step similarity rises from the first
+# quarter of steps to the last; SFT solves validation problems better than the base.
+RL_GATE = Gate("solve_accuracy", "entry")
 GATES = {"sft": SOLVE_GATE, "rlvr": RL_GATE, "srl": Gate("srl_reward", "start")}
 
 
@@ -131,6 +142,11 @@ class Sequencing(Experiment):
             model, tok = load_model(str(base))
             stages = []
         ev = evaluate(state, model, tok, ctx.params, critique=False)
+        if self.arm(arm).gate and self.arm(arm).gate.reference == "entry":
+            items = entry_validation(state, stages[-2].path / "model" if len(stages) > 1
+                                     else base, ctx.params)
+            ev.validation_items.update(items)
+            ev.validation.update({k: sum(v) / len(v) for k, v in items.items()})
         n = ctx.params["passk"]["problems"]
         ev.scores[f"pass_at_{K}"] = {sp: passk_scores(state.world, state.fmt,
                                                       state.splits[sp][:n], model, tok,
@@ -209,6 +225,15 @@ class Sequencing(Experiment):
         made = [step_curves(results, "rlvr_accuracy", out_dir, "RLVR reward (answer right)"),
                 step_curves(results, "srl_reward", out_dir, "SRL reward (step similarity)")]
         return [m for m in made if m]
+
+
+def entry_validation(state: ChainState, model_dir: Path, params: dict) -> dict[str, list[float]]:
+    """Per-item validation solving of the model an arm's last stage started from, under the
+    "entry" keys its RL gate compares against."""
+    model, tok = load_model(str(model_dir))
+    got = solve_scores(state.world, model, tok, state.fmt, state.splits["validation"],
+                       params["max_new_tokens"])
+    return {entry_key(m): v for m, v in got.scores.items()}
 
 
 def _merge(stages: list[StageRecord]) -> tuple[dict[str, float], dict[str, list]]:

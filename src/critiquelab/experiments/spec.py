@@ -14,12 +14,19 @@ class Gate:
     """What an arm must beat on validation for its comparisons to count as findings.
 
     reference: "trivial" (the metric's trivial baseline on validation), "arm:<name>" (that
-    arm's validation value) or "start" (the first quarter of the cell's `metric` curve, which
+    arm's validation value), "entry" (the same cell's model as it entered its last stage,
+    stored as `<metric>@entry` in `validation` and `validation_items`: an RL stage must improve
+    the model it was given) or "start" (the first quarter of the cell's `metric` curve, which
     the last quarter must beat: RL rewards, SRL similarity).
     """
 
     metric: str
     reference: str
+
+
+def entry_key(metric: str) -> str:
+    """Where a cell stores `metric` of the model that entered its last stage (gate "entry")."""
+    return f"{metric}@entry"
 
 
 @dataclass(frozen=True)
