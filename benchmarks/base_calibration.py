@@ -5,13 +5,17 @@
 
 Trains at a constant learning rate on cft-vs-sft's `default` pretraining corpus (with
 --n-pretrain problems at --difficulties operations), resuming between evaluation points, and
-writes one JSON line per point. Each point scores three probes: the `validation` split and
-fresh `ood-length` and `ood-shift` problems drawn like those test splits but sharing no problem
-and no computation signature with any split, test splits included, so the testbed's targets
-(sound solutions on composed problems; each ood split clearly above its trivial baseline) are
-calibrated without reading a test item. Per probe: solve accuracy, sound solutions (every line
-right), the trivial baseline (always the most common reference answer), the share of the most
-common *model* answer (a base that guesses a constant) and solving by difficulty.
+writes one JSON line per point; `--steps 0` scores the model as loaded instead, e.g. the
+shipped base (`--model src/critiquelab/bases/cft-vs-sft-default`). Each point scores three
+probes: the `validation` split and fresh `ood-length` and `ood-shift` problems drawn like those
+test splits but sharing no problem and no computation signature with any split, test splits
+included, so the testbed's targets (sound solutions on composed problems; each ood split
+clearly above its trivial baseline) are calibrated without reading a test item. Per probe:
+solve accuracy, sound solutions (every line right), the trivial baseline (always the most
+common reference answer), the share of the most common *model* answer (a base that guesses a
+constant), solving by difficulty, and what the first wrong line of each unsound solution lacks
+(`first_error`: plan, copy, lookup, arithmetic, answer or unreadable, as the chain world's
+exact check classifies it), which says which skill a recipe has to teach.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -31,7 +35,8 @@ from critiquelab.experiments.chain_common import chain_splits, pretrain_document
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
-from critiquelab.worlds import Problem, World
+from critiquelab.worlds import Problem, Verification, World
+from critiquelab.worlds.chain.check import ERROR_KINDS
 
 SOUND_TARGET, OOD_MARGIN = 0.5, 0.10  # the testbed's targets for the default base
 
@@ -50,11 +55,19 @@ def probes(world: World, splits: dict[str, list[Problem]], p: dict, n: int
                for k, spec in specs.items()}}
 
 
+def first_error(v: Verification) -> str:
+    """The kind of the first wrong line; '' for a sound solution, 'unreadable' for no lines."""
+    return next((s.kind for s in v.steps if not s.ok), "" if v.correct else "unreadable")
+
+
 def score(world: World, model, tok, problems: list[Problem]) -> dict:
-    """Solve, sound, trivial baseline, top model answer and solving by difficulty on a probe."""
+    """Solve, sound, trivial baseline, top model answer, solving by difficulty and first-error
+    kinds on a probe."""
     got = solve_scores(world, model, tok, COMPACT, problems, 160)
     solved = got.scores["solve_accuracy"]
-    sound = [world.verify(q, o).correct for q, o in zip(problems, got.outputs, strict=True)]
+    checks = [world.verify(q, o) for q, o in zip(problems, got.outputs, strict=True)]
+    sound = [v.correct for v in checks]
+    kinds = collections.Counter(first_error(v) for v in checks)
     answers = collections.Counter(o.strip().splitlines()[-1] if o.strip() else ""
                                   for o in got.outputs)
     by_difficulty: dict[int, list[float]] = collections.defaultdict(list)
@@ -64,7 +77,8 @@ def score(world: World, model, tok, problems: list[Problem]) -> dict:
     return {"solve": sum(solved) / n, "sound": sum(sound) / n,
             "trivial": collections.Counter(q.answer for q in problems).most_common(1)[0][1] / n,
             "top_answer_share": answers.most_common(1)[0][1] / n,
-            "by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_difficulty.items())}}
+            "by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_difficulty.items())},
+            "first_error": {k: kinds[k] / n for k in ERROR_KINDS}}
 
 
 def meets_targets(point: dict[str, dict]) -> bool:
@@ -79,7 +93,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--every", type=int, default=500, help="steps between evaluations")
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=4000, help="0: score --model as loaded")
     ap.add_argument("--error-rate", type=float, default=0.3, help="wrong solutions in the corpus")
     ap.add_argument("--n-pretrain", type=int, default=20000)
     ap.add_argument("--difficulties", type=int, nargs="+", default=None,
@@ -100,13 +114,15 @@ def main() -> None:
     held_out = probes(world, splits, p, args.n_probe)
     model, tok = load_model(args.model, seed=p["data_seed"])
     start = time.time()
-    for step in range(args.every, args.steps + 1, args.every):
-        cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
-                          lr_scheduler="constant", warmup_ratio=0.0, save_steps=args.every)
-        result = train(model, tok, docs, cfg, work / "train", progress=False)
+    for step in range(args.every, args.steps + 1, args.every) if args.steps else [0]:
+        tokens = 0
+        if step:
+            cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
+                              lr_scheduler="constant", warmup_ratio=0.0, save_steps=args.every)
+            tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
         point = {name: score(world, model, tok, ps) for name, ps in held_out.items()}
         emit(args.out, {**{k: v for k, v in vars(args).items() if k != "out"}, "step": step,
-                        "tokens": result.tokens, **point, "meets_targets": meets_targets(point),
+                        "tokens": tokens, **point, "meets_targets": meets_targets(point),
                         "wall_s": round(time.time() - start, 1)})
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from critiquelab.experiments.chain_common import PRESETS, chain_splits
+from critiquelab.worlds.chain import ChainWorld
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
@@ -45,3 +46,15 @@ def test_targets_need_half_sound_and_every_ood_probe_ten_points_above_trivial(ca
     assert calib["meets_targets"](point)
     assert not calib["meets_targets"]({**point, "validation": {"sound": 0.49}})
     assert not calib["meets_targets"]({**point, "ood-shift": {"solve": 0.29, "trivial": 0.20}})
+
+
+def test_first_error_names_what_the_first_wrong_line_lacks(calib):
+    world = ChainWorld(max_value=99)
+    p = world.parse_problem("a = 7. b = a + 5. c = b * 2. Find c.")
+    right = "b = a + 5 = 7 + 5 = 12\nc = b * 2 = 12 * 2 = 24\nAnswer: 24"
+    cases = {right: "", "": "unreadable",
+             right.replace("a + 5 = 7", "a - 5 = 7"): "copy",
+             right.replace("12 * 2", "13 * 2"): "lookup",
+             right.replace("= 24\n", "= 25\n"): "arithmetic",
+             "c = b * 2 = 12 * 2 = 24\nAnswer: 24": "plan"}
+    assert {sol: calib["first_error"](world.verify(p, sol)) for sol in cases} == cases

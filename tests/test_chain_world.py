@@ -13,6 +13,7 @@ from critiquelab.errors import UsageError
 from critiquelab.worlds import Problem, get_world
 from critiquelab.worlds.chain import ChainWorld
 from critiquelab.worlds.chain.arith import Bin, Neg, Num, ParseError, evaluate, parse_expr
+from critiquelab.worlds.chain.check import ERROR_KINDS
 from critiquelab.worlds.chain.inject import trace
 from critiquelab.worlds.chain.model import definitions, needed_order, values
 
@@ -63,21 +64,23 @@ def test_example_id_ignores_order_and_names():
     assert p.id == shuffled.id == renamed.id != other.id
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("b = a + 5 = 7 + 5 = 13", "7 + 5 = 12, not 13"),
-    ("b = a + 5 = 8 + 5 = 13", "a is 7, not 8"),
-    ("b = a + 5 = 7 + 6 = 13", "a + 5 is 7 + 5, not 7 + 6"),
-    ("b = a * 5 = 7 * 5 = 35", "b is a + 5, not a * 5"),
-    ("b = a + 5 = 7 * 5 = 35", "a + 5 is not 7 * 5"),
-    ("b = a + 5 = 13", "7 + 5 = 12, not 13"),
-    ("a = 3 + 4 = 7", "a is given, not computed"),
-    ("q = a + 5 = 7 + 5 = 12", "q is not in the problem"),
-    ("b is twelve", "cannot read this line"),
+@pytest.mark.parametrize(("line", "reason", "kind"), [
+    ("b = a + 5 = 7 + 5 = 13", "7 + 5 = 12, not 13", "arithmetic"),
+    ("b = a + 5 = 8 + 5 = 13", "a is 7, not 8", "lookup"),
+    ("b = a + 5 = 7 + 6 = 13", "a + 5 is 7 + 5, not 7 + 6", "lookup"),
+    ("b = a * 5 = 7 * 5 = 35", "b is a + 5, not a * 5", "copy"),
+    ("b = a + 5 = 7 * 5 = 35", "a + 5 is not 7 * 5", "lookup"),
+    ("b = a + 5 = 13", "7 + 5 = 12, not 13", "arithmetic"),
+    ("a = 3 + 4 = 7", "a is given, not computed", "plan"),
+    ("q = a + 5 = 7 + 5 = 12", "q is not in the problem", "plan"),
+    ("c = b + 2 = 12 + 2 = 14", "c is b * 2, not b + 2", "plan"),  # b is not computed yet
+    ("b is twelve", "cannot read this line", "unreadable"),
 ])
-def test_example_wrong_first_line(line, reason):
+def test_example_wrong_first_line(line, reason, kind):
     world, p = world_and_example()
     wrong = first_wrong(world, p, EXAMPLE_SOLUTION.replace("b = a + 5 = 7 + 5 = 12", line))
-    assert (wrong.index, wrong.reason) == (1, reason)
+    assert (wrong.index, wrong.reason, wrong.kind) == (1, reason, kind)
+    assert kind in ERROR_KINDS
 
 
 def test_example_lenient_forms_are_right():
@@ -93,13 +96,15 @@ def test_example_order_shortcuts_and_missing_answer():
     world, p = world_and_example()
     lines = EXAMPLE_SOLUTION.splitlines()
     swapped = "\n".join([lines[1], lines[0], *lines[2:]])
-    assert first_wrong(world, p, swapped).reason == "b is used before it is computed"
+    assert (first_wrong(world, p, swapped).reason, first_wrong(world, p, swapped).kind) == (
+        "b is used before it is computed", "plan")
     bare = world.verify(p, "Answer: 17")
     assert bare.parsed and bare.answer_correct and not bare.correct
     assert bare.steps[0].reason == "d is not computed before the answer"
     no_answer = world.verify(p, "\n".join(lines[:3]))
     assert not no_answer.parsed and no_answer.answer is None
-    assert (no_answer.first_error_step, no_answer.steps[-1].reason) == (3, "no Answer line")
+    assert (no_answer.first_error_step, no_answer.steps[-1].reason, no_answer.steps[-1].kind
+            ) == (3, "no Answer line", "answer")
     assert world.verify(p, "hello\nAnswer: 17").parsed  # the Answer line parses
     assert not world.verify(p, "hello\nworld").parsed
     empty = world.verify(p, "")

@@ -55,6 +55,7 @@ class StepCheck:
     ok: bool
     note: str  # what the line claims, as the critic restates it: "b = 7 + 5 = 12"
     reason: str = ""  # why the line is wrong; empty when ok
+    kind: str = ""  # the world's name for what went wrong ("copy", "arithmetic"); empty when ok
 
 
 @dataclass(frozen=True)

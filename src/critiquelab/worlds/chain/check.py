@@ -67,33 +67,41 @@ def _same(sym: Triple, d: Def) -> bool:
                            or (op in COMMUTATIVE and (right, left) == d.args))
 
 
+# What a wrong step lacks: choosing a variable whose inputs are known (plan), writing its
+# definition (copy), substituting the inputs' values (lookup), or the operation (arithmetic).
+ERROR_KINDS = ("plan", "copy", "lookup", "arithmetic", "answer", "unreadable")
+
+
 def check_step(step: Step, defs: Mapping[str, Def], vals: Mapping[str, int],
-               computed: set[str]) -> str:
-    """Why the step is wrong, or '' when it is right."""
+               computed: set[str]) -> tuple[str, str]:
+    """(kind, why) the step is wrong, or ('', '') when it is right."""
     t, (left, op, right) = step.target, step.sym
     d = defs.get(t)
     if d is None:
-        return f"{t} is not in the problem"
+        return "plan", f"{t} is not in the problem"
     if d.op is None:
-        return f"{t} is given, not computed"
-    if not _same(step.sym, d):
-        return f"{t} is {d.rhs()}, not {fmt(*step.sym)}"
-    for x in (left, right):
-        if isinstance(x, str) and defs[x].op is not None and x not in computed:
-            return f"{x} is used before it is computed"
+        return "plan", f"{t} is given, not computed"
+    pending = [x for x in d.args if isinstance(x, str) and defs[x].op is not None
+               and x not in computed]
+    if not _same(step.sym, d):  # a copy error only where the variable was ready to compute
+        return "plan" if pending else "copy", f"{t} is {d.rhs()}, not {fmt(*step.sym)}"
+    for x in (left, right):  # in the order written
+        if x in pending:
+            return "plan", f"{x} is used before it is computed"
     true = (vals[left] if isinstance(left, str) else left, op,
             vals[right] if isinstance(right, str) else right)
     shown = step.numeric or true
     if step.numeric:
         if step.numeric[1] != op:
-            return f"{fmt(*step.sym)} is not {fmt(*step.numeric)}"
+            return "lookup", f"{fmt(*step.sym)} is not {fmt(*step.numeric)}"
         commuted = op in COMMUTATIVE and (shown[0], shown[2]) == (true[2], true[0])
         for x, want, got in ((left, true[0], shown[0]), (right, true[2], shown[2])):
             if want != got and not commuted:
-                return (f"{x} is {want}, not {got}" if isinstance(x, str)
-                        else f"{fmt(*step.sym)} is {fmt(*true)}, not {fmt(*shown)}")
+                return "lookup", (f"{x} is {want}, not {got}" if isinstance(x, str)
+                                  else f"{fmt(*step.sym)} is {fmt(*true)}, not {fmt(*shown)}")
     result = apply(op, shown[0], shown[2])
-    return "" if result == step.value else f"{fmt(*shown)} = {result}, not {step.value}"
+    return ("", "") if result == step.value else (
+        "arithmetic", f"{fmt(*shown)} = {result}, not {step.value}")
 
 
 def check_answer(ans: Answer, reference: int, question: str, computed: set[str]) -> str:
@@ -122,16 +130,17 @@ def verify(problem: Problem, solution: str) -> Verification:
             answer, note = item, f"answer {item.text}"
             readable |= item.value is not None
             reason = check_answer(item, reference, problem.data["question"], computed)
+            kind = "answer" if reason else ""
         elif isinstance(item, Step):
             readable, note = True, item.note
-            reason = check_step(item, defs, vals, computed)
+            kind, reason = check_step(item, defs, vals, computed)
             if item.target in defs and defs[item.target].op is not None:
                 computed.add(item.target)
         else:
-            note, reason = line[:40], "cannot read this line"
-        checks.append(StepCheck(i, line, not reason, note, reason))
+            note, reason, kind = line[:40], "cannot read this line", "unreadable"
+        checks.append(StepCheck(i, line, not reason, note, reason, kind))
     if checks and answer is None and checks[-1].ok:
-        checks[-1] = replace(checks[-1], ok=False, reason="no Answer line")
+        checks[-1] = replace(checks[-1], ok=False, reason="no Answer line", kind="answer")
     return Verification(
         parsed=readable and answer is not None,
         answer=None if answer is None else answer.text,
