@@ -15,7 +15,9 @@ solve accuracy, sound solutions (every line right), the trivial baseline (always
 common reference answer), the share of the most common *model* answer (a base that guesses a
 constant), solving by difficulty, and what the first wrong line of each unsound solution lacks
 (`first_error`: plan, copy, lookup, arithmetic, answer or unreadable, as the chain world's
-exact check classifies it), which says which skill a recipe has to teach.
+exact check classifies it), which says which skill a recipe has to teach. `--pretrain-distractors
+LO HI` redraws the pretraining problems with that many distractor definitions (the probes keep
+the preset's), to test whether a base learns to pick its variable among more of them.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -29,13 +31,13 @@ from pathlib import Path
 
 from calibration import default_context, emit
 
-from critiquelab.data.splits import OOD_KINDS, generate_problems, ood_spec
+from critiquelab.data.splits import OOD_KINDS, SplitSpec, generate_problems, ood_spec
 from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
-from critiquelab.worlds import Problem, Verification, World
+from critiquelab.worlds import Problem, Verification, World, get_world
 from critiquelab.worlds.chain.check import ERROR_KINDS
 
 SOUND_TARGET, OOD_MARGIN = 0.5, 0.10  # the testbed's targets for the default base
@@ -53,6 +55,20 @@ def probes(world: World, splits: dict[str, list[Problem]], p: dict, n: int
             **{k: generate_problems(world, spec, random.Random(f"calibration:{k}"),
                                     exclude=taken, signatures=signatures)
                for k, spec in specs.items()}}
+
+
+def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
+                       held_out: dict[str, list[Problem]], p: dict,
+                       distractors: tuple[int, int]) -> list[Problem]:
+    """Pretraining problems with more or fewer distractors, sharing no problem with any split
+    or probe and no computation with any evaluation split or probe."""
+    source = get_world("chain", **{**p["world"], "distractors": tuple(distractors)})
+    evals = [splits[k] for k in ("validation", "id", *OOD_KINDS)] + list(held_out.values())
+    signatures = {world.signature(q) for ps in evals for q in ps}
+    taken = {q.id for ps in [*splits.values(), *held_out.values()] for q in ps}
+    spec = SplitSpec(p["n_pretrain"], tuple(p["pretrain_difficulties"]))
+    return generate_problems(source, spec, random.Random(f"calibration:pretrain:{distractors}"),
+                             exclude=taken, signatures=signatures)
 
 
 def first_error(v: Verification) -> str:
@@ -99,6 +115,9 @@ def main() -> None:
     ap.add_argument("--difficulties", type=int, nargs="+", default=None,
                     help="operations per pretraining problem, repeats weighting a length "
                     "(default: the preset's); the probes keep the preset's lengths")
+    ap.add_argument("--pretrain-distractors", type=int, nargs=2, default=None,
+                    metavar=("LO", "HI"), help="distractor definitions per pretraining problem "
+                    "(default: the preset's)")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
@@ -110,8 +129,11 @@ def main() -> None:
     if args.difficulties:
         p["pretrain_difficulties"] = tuple(args.difficulties)
     world, splits = chain_splits(p)
-    docs = pretrain_documents(world, splits["pretrain"], p)
     held_out = probes(world, splits, p, args.n_probe)
+    pretrain = splits["pretrain"]
+    if args.pretrain_distractors:
+        pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
+    docs = pretrain_documents(world, pretrain, p)
     model, tok = load_model(args.model, seed=p["data_seed"])
     start = time.time()
     for step in range(args.every, args.steps + 1, args.every) if args.steps else [0]:

@@ -58,3 +58,19 @@ def test_first_error_names_what_the_first_wrong_line_lacks(calib):
              right.replace("= 24\n", "= 25\n"): "arithmetic",
              "c = b * 2 = 12 * 2 = 24\nAnswer: 24": "plan"}
     assert {sol: calib["first_error"](world.verify(p, sol)) for sol in cases} == cases
+
+
+def test_redrawn_pretraining_has_the_distractors_asked_and_shares_no_evaluation_computation(
+        calib):
+    p = PRESETS["smoke"]
+    world, splits = chain_splits(p)
+    held_out = calib["probes"](world, splits, p, 12)
+    redrawn = calib["redraw_pretraining"](world, splits, held_out, p, (3, 3))
+    assert len(redrawn) == p["n_pretrain"]
+    evals = [splits[k] for k in ("validation", "id", "ood-length", "ood-shift")]
+    signatures = {world.signature(q) for ps in [*evals, *held_out.values()] for q in ps}
+    assert not {world.signature(q) for q in redrawn} & signatures
+    assert not {q.id for q in redrawn} & {q.id for ps in splits.values() for q in ps}
+    sizes = {name: min(len(q.data["defs"]) for q in ps)  # the shortest problem's definitions
+             for name, ps in (("redrawn", redrawn), ("preset", splits["pretrain"]))}
+    assert sizes["redrawn"] == sizes["preset"] + 3
