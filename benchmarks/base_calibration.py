@@ -73,7 +73,9 @@ def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
 
 def first_error(v: Verification) -> str:
     """The kind of the first wrong line; '' for a sound solution, 'unreadable' for no lines."""
-    return next((s.kind for s in v.steps if not s.ok), "" if v.correct else "unreadable")
+    if v.first_error_step is None:
+        return "" if v.correct else "unreadable"
+    return v.steps[v.first_error_step - 1].kind
 
 
 def score(world: World, model, tok, problems: list[Problem]) -> dict:

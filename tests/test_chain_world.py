@@ -96,8 +96,8 @@ def test_example_order_shortcuts_and_missing_answer():
     world, p = world_and_example()
     lines = EXAMPLE_SOLUTION.splitlines()
     swapped = "\n".join([lines[1], lines[0], *lines[2:]])
-    assert (first_wrong(world, p, swapped).reason, first_wrong(world, p, swapped).kind) == (
-        "b is used before it is computed", "plan")
+    wrong = first_wrong(world, p, swapped)
+    assert (wrong.reason, wrong.kind) == ("b is used before it is computed", "plan")
     bare = world.verify(p, "Answer: 17")
     assert bare.parsed and bare.answer_correct and not bare.correct
     assert bare.steps[0].reason == "d is not computed before the answer"
