@@ -91,8 +91,10 @@ def test_a_marker_naming_benchmark_rows_holds_them_as_a_table_and_drift_is_caugh
     root = make_root(tmp_path)
     named = "benchmarks/results/rl.jsonl"
     (root / "benchmarks" / "results").mkdir(parents=True)
-    rows = [{"lr": 1e-4, "step": 0, "train_accuracy": None, "validation_solve": 0.29},
-            {"lr": 1e-4, "step": 10, "train_accuracy": 0.1375, "validation_solve": 0.15}]
+    rows = [{"lr": 1e-4, "step": 0, "train_accuracy": None, "validation_solve": 0.29,
+             "probe": {"sound": 0.0, "kinds": {"plan": 0.5}}},
+            {"lr": 1e-4, "step": 10, "train_accuracy": 0.1375, "validation_solve": 0.15,
+             "probe": {"sound": 0.25, "kinds": {"plan": 0.25}}}]
     (root / named).write_text("".join(json.dumps(r) + "\n" for r in rows))
     path = root / "docs" / "experiments" / "sos.md"
     marker = BEGIN.replace(" -->", f" {named} -->")
@@ -100,8 +102,9 @@ def test_a_marker_naming_benchmark_rows_holds_them_as_a_table_and_drift_is_caugh
     write_docs(root)
     assert stale_docs(root) == []
     table = path.read_text().split("## RL")[1]
-    assert "(2 rows)" in table and "| lr | step | train_accuracy | validation_solve |" in table
-    assert "| 0.0001 | 0 | – | 0.29 |" in table and "| 0.0001 | 10 | 0.138 | 0.15 |" in table
+    assert "(2 rows). Every row: lr 0.0001. Per-probe kinds are in the file." in table
+    assert "| step | train_accuracy | validation_solve | probe.sound |" in table
+    assert "| 0 | – | 0.29 | 0 |" in table and "| 10 | 0.138 | 0.15 | 0.25 |" in table
     path.write_text(path.read_text().replace("| 0.138 | 0.15 |", "| 0.138 | 0.25 |"))
     assert stale_docs(root) == [path]
     (root / named).unlink()
