@@ -18,6 +18,10 @@ constant), solving by difficulty, and what the first wrong line of each unsound 
 exact check classifies it), which says which skill a recipe has to teach. `--pretrain-distractors
 LO HI` redraws the pretraining problems with that many distractor definitions (the probes keep
 the preset's), to test whether a base learns to pick its variable among more of them.
+`--anneal K` also scores, from every point, a branch that anneals the rate to 0 over K more
+steps (warmup-stable-decay's decay, resuming the point's optimizer state and data order), as
+the shipped recipe ends; `--work DIR` keeps the checkpoints there, so a killed run resumes and
+a finished one can be extended or annealed by rerunning it.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from critiquelab.experiments.chain_common import chain_splits, pretrain_document
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
+from critiquelab.training.loop import last_checkpoint
 from critiquelab.worlds import Problem, Verification, World, get_world
 from critiquelab.worlds.chain.check import ERROR_KINDS
 
@@ -105,6 +112,34 @@ def meets_targets(point: dict[str, dict]) -> bool:
         round(point[k]["solve"] - point[k]["trivial"], 9) >= OOD_MARGIN for k in OOD_KINDS)
 
 
+def points(every: int, steps: int, train_dir: Path) -> list[int]:
+    """The evaluation steps still to score: a rerun on the same --work resumes at its newest
+    checkpoint (scoring it again) instead of mislabelling that model as an earlier point."""
+    newest = last_checkpoint(train_dir)
+    done = int(newest.name.split("-")[-1]) if newest else 0
+    return [s for s in range(every, steps + 1, every) if s >= done]
+
+
+def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: Path,
+                  step: int) -> tuple[object, int]:
+    """A copy of the model at `step`, trained args.anneal more steps while the rate decays to
+    0, from that step's checkpoint (its optimizer state and place in the data)."""
+    branch = work / f"anneal-{step}-{args.anneal}"
+    if not branch.is_dir():
+        tmp = branch.with_name(branch.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(work / "train" / f"checkpoint-{step}", tmp / f"checkpoint-{step}")
+        tmp.rename(branch)
+    total = step + args.anneal
+    cfg = TrainConfig(learning_rate=args.lr, max_steps=total, batch_size=args.batch_size,
+                      lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
+                      decay_ratio=(args.anneal - 0.5) / total,  # rounds up to args.anneal
+                      save_steps=args.anneal,
+                      logging_steps=max(1, args.anneal // 10))  # the decay in ten log lines
+    annealed = copy.deepcopy(model)
+    return annealed, train(annealed, tok, docs, cfg, branch, progress=False).tokens
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny-s")
@@ -121,10 +156,16 @@ def main() -> None:
                     metavar=("LO", "HI"), help="distractor definitions per pretraining problem "
                     "(default: the preset's)")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
+    ap.add_argument("--anneal", type=int, default=0,
+                    help="also score each point annealed over this many more steps")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="checkpoint directory (default: a fresh temporary one)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
+    if args.anneal < 0 or (args.anneal and not args.steps):
+        ap.error("--anneal needs a positive count and --steps above 0")
 
-    ctx = default_context("cft-vs-sft")
+    ctx = default_context("cft-vs-sft", args.work)
     work = ctx.out_dir
     p = {**ctx.params, "n_pretrain": args.n_pretrain,
          "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
@@ -138,16 +179,22 @@ def main() -> None:
     docs = pretrain_documents(world, pretrain, p)
     model, tok = load_model(args.model, seed=p["data_seed"])
     start = time.time()
-    for step in range(args.every, args.steps + 1, args.every) if args.steps else [0]:
+    for step in points(args.every, args.steps, work / "train") if args.steps else [0]:
         tokens = 0
         if step:
             cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
                               lr_scheduler="constant", warmup_ratio=0.0, save_steps=args.every)
             tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
-        point = {name: score(world, model, tok, ps) for name, ps in held_out.items()}
-        emit(args.out, {**{k: v for k, v in vars(args).items() if k != "out"}, "step": step,
-                        "tokens": tokens, **point, "meets_targets": meets_targets(point),
-                        "wall_s": round(time.time() - start, 1)})
+        branches = [(model, step, tokens, None)]
+        if args.anneal:
+            annealed, annealed_tokens = anneal_branch(model, tok, docs, args, work, step)
+            branches.append((annealed, step + args.anneal, annealed_tokens, step))
+        for scored, at, seen, annealed_from in branches:
+            point = {name: score(world, scored, tok, ps) for name, ps in held_out.items()}
+            emit(args.out, {**{k: v for k, v in vars(args).items() if k not in ("out", "work")},
+                            "step": at, "annealed_from": annealed_from, "tokens": seen, **point,
+                            "meets_targets": meets_targets(point),
+                            "wall_s": round(time.time() - start, 1)})
 
 
 if __name__ == "__main__":

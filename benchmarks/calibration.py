@@ -11,9 +11,9 @@ from critiquelab.experiments.runner import make_context
 from critiquelab.experiments.spec import RunContext
 
 
-def default_context(experiment: str) -> RunContext:
-    """The experiment's default preset, run in a fresh temporary directory."""
-    work = Path(tempfile.mkdtemp(prefix=f"{experiment}-calib-"))
+def default_context(experiment: str, work: Path | None = None) -> RunContext:
+    """The experiment's default preset, run in `work` (a fresh temporary directory if None)."""
+    work = work or Path(tempfile.mkdtemp(prefix=f"{experiment}-calib-"))
     return make_context(get_experiment(experiment), "default", 1, work, None, progress=False)
 
 

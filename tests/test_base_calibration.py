@@ -74,3 +74,39 @@ def test_redrawn_pretraining_has_the_distractors_asked_and_shares_no_evaluation_
     sizes = {name: min(len(q.data["defs"]) for q in ps)  # the shortest problem's definitions
              for name, ps in (("redrawn", redrawn), ("preset", splits["pretrain"]))}
     assert sizes["redrawn"] == sizes["preset"] + 3
+
+
+def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, tmp_path):
+    import argparse
+    import json
+
+    import torch
+
+    from critiquelab.models import load_model
+    from critiquelab.training import TrainConfig, train
+
+    model, tok = load_model("tiny-xs", seed=1)
+    docs = [{"text": f"Q: a = {i}. Find a.\nSolution:\nAnswer: {i}\n"} for i in range(10)]
+    train(model, tok, docs, TrainConfig(max_steps=4, batch_size=2, lr_scheduler="constant",
+                                        warmup_ratio=0.0, save_steps=4), tmp_path / "train")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3)
+    annealed, tokens = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert any(not torch.equal(v, annealed.state_dict()[k]) for k, v in before.items())
+    state = json.loads((tmp_path / "anneal-4-3" / "checkpoint-7" / "trainer_state.json")
+                       .read_text())
+    rates = [e["learning_rate"] for e in state["log_history"] if e["step"] > 4]
+    assert len(rates) == 3 and 0 < rates[-2] < rates[0] < 1e-3 and rates[-1] < 1e-3 / 100
+    again, tokens_again = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
+    assert tokens_again == tokens  # resumed from its finished branch, not retrained
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in annealed.state_dict().items())
+
+
+def test_a_rerun_on_the_same_work_dir_resumes_at_its_newest_checkpoint(calib, tmp_path):
+    assert calib["points"](500, 2000, tmp_path) == [500, 1000, 1500, 2000]
+    for step in (1000, 1500):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-2000").mkdir()  # a save killed before its state was written
+    assert calib["points"](500, 2000, tmp_path) == [1500, 2000]
