@@ -21,7 +21,11 @@ the preset's), to test whether a base learns to pick its variable among more of 
 `--anneal K` also scores, from every point, a branch that anneals the rate to 0 over K more
 steps (warmup-stable-decay's decay, resuming the point's optimizer state and data order), as
 the shipped recipe ends; `--work DIR` keeps the checkpoints there, so a killed run resumes and
-a finished one can be extended or annealed by rerunning it.
+a finished one can be extended or annealed by rerunning it. `--base B` trains base B of the
+experiment's independent bases (its own initialisation, corpus draw and data order), so a
+recipe's spread across seeds is measured before it is adopted. `--shift-distractors LO HI`
+draws the ood-shift probe with that many distractors (the splits keep the preset's), to size a
+shift the base can show transfer on.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -132,7 +136,7 @@ def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: 
         tmp.rename(branch)
     total = step + args.anneal
     cfg = TrainConfig(learning_rate=args.lr, max_steps=total, batch_size=args.batch_size,
-                      lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
+                      seed=args.base, lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
                       decay_ratio=(args.anneal - 0.5) / total,  # rounds up to args.anneal
                       save_steps=args.anneal,
                       logging_steps=max(1, args.anneal // 10))  # the decay in ten log lines
@@ -155,15 +159,22 @@ def main() -> None:
     ap.add_argument("--pretrain-distractors", type=int, nargs=2, default=None,
                     metavar=("LO", "HI"), help="distractor definitions per pretraining problem "
                     "(default: the preset's)")
+    ap.add_argument("--shift-distractors", type=int, nargs=2, default=None,
+                    metavar=("LO", "HI"), help="distractors in the ood-shift probe "
+                    "(default: the preset's ood-shift split)")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--anneal", type=int, default=0,
                     help="also score each point annealed over this many more steps")
+    ap.add_argument("--base", type=int, default=0,
+                    help="which independent base: seeds initialisation, corpus and data order")
     ap.add_argument("--work", type=Path, default=None,
                     help="checkpoint directory (default: a fresh temporary one)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
     if args.anneal < 0 or (args.anneal and not args.steps):
         ap.error("--anneal needs a positive count and --steps above 0")
+    if args.base < 0:
+        ap.error("--base counts from 0")
 
     ctx = default_context("cft-vs-sft", args.work)
     work = ctx.out_dir
@@ -172,18 +183,21 @@ def main() -> None:
     if args.difficulties:
         p["pretrain_difficulties"] = tuple(args.difficulties)
     world, splits = chain_splits(p)
-    held_out = probes(world, splits, p, args.n_probe)
+    probe_p = p if not args.shift_distractors else {
+        **p, "ood": {**p["ood"], "ood-shift": {"distractors": tuple(args.shift_distractors)}}}
+    held_out = probes(world, splits, probe_p, args.n_probe)
     pretrain = splits["pretrain"]
     if args.pretrain_distractors:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
-    docs = pretrain_documents(world, pretrain, p)
-    model, tok = load_model(args.model, seed=p["data_seed"])
+    docs = pretrain_documents(world, pretrain, p, args.base)
+    model, tok = load_model(args.model, seed=p["data_seed"] + args.base)
     start = time.time()
     for step in points(args.every, args.steps, work / "train") if args.steps else [0]:
         tokens = 0
         if step:
             cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
-                              lr_scheduler="constant", warmup_ratio=0.0, save_steps=args.every)
+                              seed=args.base, lr_scheduler="constant", warmup_ratio=0.0,
+                              save_steps=args.every)
             tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
         branches = [(model, step, tokens, None)]
         if args.anneal:

@@ -39,6 +39,19 @@ def test_probes_share_no_problem_or_computation_with_any_split(calib):
     assert {q.difficulty for q in held_out["ood-shift"]} <= set(p["id_difficulties"])
 
 
+def test_a_shifted_probe_has_the_distractors_asked_and_still_shares_no_computation(calib):
+    p = PRESETS["smoke"]
+    world, splits = chain_splits(p)
+    signatures = {world.signature(q) for ps in splits.values() for q in ps}
+    fewest = {}
+    for n in (2, 4):
+        shifted = {**p, "ood": {**p["ood"], "ood-shift": {"distractors": (n, n)}}}
+        probe = calib["probes"](world, splits, shifted, 12)["ood-shift"]
+        assert not {world.signature(q) for q in probe} & signatures
+        fewest[n] = min(len(q.data["defs"]) for q in probe)
+    assert fewest[4] == fewest[2] + 2
+
+
 def test_targets_need_half_sound_and_every_ood_probe_ten_points_above_trivial(calib):
     point = {"validation": {"sound": 0.5},
              "ood-length": {"solve": 0.30, "trivial": 0.20},
@@ -90,7 +103,7 @@ def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, t
     train(model, tok, docs, TrainConfig(max_steps=4, batch_size=2, lr_scheduler="constant",
                                         warmup_ratio=0.0, save_steps=4), tmp_path / "train")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3)
+    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0)
     annealed, tokens = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(v, annealed.state_dict()[k]) for k, v in before.items())
