@@ -23,9 +23,10 @@ steps (warmup-stable-decay's decay, resuming the point's optimizer state and dat
 the shipped recipe ends; `--work DIR` keeps the checkpoints there, so a killed run resumes and
 a finished one can be extended or annealed by rerunning it. `--base B` trains base B of the
 experiment's independent bases (its own initialisation, corpus draw and data order), so a
-recipe's spread across seeds is measured before it is adopted. `--shift-distractors LO HI`
-draws the ood-shift probe with that many distractors (the splits keep the preset's), to size a
-shift the base can show transfer on.
+recipe's spread across seeds is measured before it is adopted; `--anneal-seed S` anneals on
+base S's corpus draw and data order instead, the anneal's share of that spread.
+`--shift-distractors LO HI` draws the ood-shift probe with that many distractors (the splits
+keep the preset's), to size a shift the base can show transfer on.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -127,8 +128,10 @@ def points(every: int, steps: int, train_dir: Path) -> list[int]:
 def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: Path,
                   step: int) -> tuple[object, int]:
     """A copy of the model at `step`, trained args.anneal more steps while the rate decays to
-    0, from that step's checkpoint (its optimizer state and place in the data)."""
-    branch = work / f"anneal-{step}-{args.anneal}"
+    0, from that step's checkpoint (its optimizer state and place in the data); with
+    args.anneal_seed, `docs` and the data order are that base's instead."""
+    seed = args.base if args.anneal_seed is None else args.anneal_seed
+    branch = work / (f"anneal-{step}-{args.anneal}" + (f"-seed{seed}" if seed != args.base else ""))
     if not branch.is_dir():
         tmp = branch.with_name(branch.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -136,7 +139,7 @@ def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: 
         tmp.rename(branch)
     total = step + args.anneal
     cfg = TrainConfig(learning_rate=args.lr, max_steps=total, batch_size=args.batch_size,
-                      seed=args.base, lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
+                      seed=seed, lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
                       decay_ratio=(args.anneal - 0.5) / total,  # rounds up to args.anneal
                       save_steps=args.anneal,
                       logging_steps=max(1, args.anneal // 10))  # the decay in ten log lines
@@ -167,14 +170,17 @@ def main() -> None:
                     help="also score each point annealed over this many more steps")
     ap.add_argument("--base", type=int, default=0,
                     help="which independent base: seeds initialisation, corpus and data order")
+    ap.add_argument("--anneal-seed", type=int, default=None,
+                    help="anneal on this base's corpus draw and data order (default: --base's), "
+                    "to tell the anneal's noise from the pretraining's")
     ap.add_argument("--work", type=Path, default=None,
                     help="checkpoint directory (default: a fresh temporary one)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
     if args.anneal < 0 or (args.anneal and not args.steps):
         ap.error("--anneal needs a positive count and --steps above 0")
-    if args.base < 0:
-        ap.error("--base counts from 0")
+    if args.base < 0 or (args.anneal_seed or 0) < 0:
+        ap.error("--base and --anneal-seed count from 0")
 
     ctx = default_context("cft-vs-sft", args.work)
     work = ctx.out_dir
@@ -191,6 +197,8 @@ def main() -> None:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
     docs = pretrain_documents(world, pretrain, p, args.base)
     model, tok = load_model(args.model, seed=p["data_seed"] + args.base)
+    anneal_docs = docs if args.anneal_seed in (None, args.base) else \
+        pretrain_documents(world, pretrain, p, args.anneal_seed)
     start = time.time()
     for step in points(args.every, args.steps, work / "train") if args.steps else [0]:
         tokens = 0
@@ -201,7 +209,7 @@ def main() -> None:
             tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
         branches = [(model, step, tokens, None)]
         if args.anneal:
-            annealed, annealed_tokens = anneal_branch(model, tok, docs, args, work, step)
+            annealed, annealed_tokens = anneal_branch(model, tok, anneal_docs, args, work, step)
             branches.append((annealed, step + args.anneal, annealed_tokens, step))
         for scored, at, seen, annealed_from in branches:
             point = {name: score(world, scored, tok, ps) for name, ps in held_out.items()}

@@ -103,7 +103,8 @@ def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, t
     train(model, tok, docs, TrainConfig(max_steps=4, batch_size=2, lr_scheduler="constant",
                                         warmup_ratio=0.0, save_steps=4), tmp_path / "train")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0)
+    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0,
+                              anneal_seed=None)
     annealed, tokens = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(v, annealed.state_dict()[k]) for k, v in before.items())
@@ -114,6 +115,11 @@ def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, t
     again, tokens_again = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
     assert tokens_again == tokens  # resumed from its finished branch, not retrained
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in annealed.state_dict().items())
+    other = argparse.Namespace(**{**vars(args), "anneal_seed": 1})
+    reordered, _ = calib["anneal_branch"](model, tok, docs, other, tmp_path, 4)
+    assert (tmp_path / "anneal-4-3-seed1" / "checkpoint-7").is_dir()  # beside, not over, seed 0's
+    assert any(not torch.equal(v, reordered.state_dict()[k])
+               for k, v in annealed.state_dict().items())
 
 
 def test_a_rerun_on_the_same_work_dir_resumes_at_its_newest_checkpoint(calib, tmp_path):
