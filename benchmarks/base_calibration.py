@@ -128,9 +128,9 @@ def points(every: int, steps: int, train_dir: Path) -> list[int]:
 def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: Path,
                   step: int) -> tuple[object, int]:
     """A copy of the model at `step`, trained args.anneal more steps while the rate decays to
-    0, from that step's checkpoint (its optimizer state and place in the data); with
-    args.anneal_seed, `docs` and the data order are that base's instead."""
-    seed = args.base if args.anneal_seed is None else args.anneal_seed
+    0, from that step's checkpoint (its optimizer state and place in the data); an
+    args.anneal_seed other than args.base gives `docs` and the data order of that base."""
+    seed = args.anneal_seed
     branch = work / (f"anneal-{step}-{args.anneal}" + (f"-seed{seed}" if seed != args.base else ""))
     if not branch.is_dir():
         tmp = branch.with_name(branch.name + ".tmp")
@@ -179,7 +179,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.anneal < 0 or (args.anneal and not args.steps):
         ap.error("--anneal needs a positive count and --steps above 0")
-    if args.base < 0 or (args.anneal_seed or 0) < 0:
+    args.anneal_seed = args.base if args.anneal_seed is None else args.anneal_seed
+    if min(args.base, args.anneal_seed) < 0:
         ap.error("--base and --anneal-seed count from 0")
 
     ctx = default_context("cft-vs-sft", args.work)
@@ -197,7 +198,7 @@ def main() -> None:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
     docs = pretrain_documents(world, pretrain, p, args.base)
     model, tok = load_model(args.model, seed=p["data_seed"] + args.base)
-    anneal_docs = docs if args.anneal_seed in (None, args.base) else \
+    anneal_docs = docs if args.anneal_seed == args.base else \
         pretrain_documents(world, pretrain, p, args.anneal_seed)
     start = time.time()
     for step in points(args.every, args.steps, work / "train") if args.steps else [0]:

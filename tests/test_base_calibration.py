@@ -104,7 +104,7 @@ def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, t
                                         warmup_ratio=0.0, save_steps=4), tmp_path / "train")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0,
-                              anneal_seed=None)
+                              anneal_seed=0)
     annealed, tokens = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
     assert any(not torch.equal(v, annealed.state_dict()[k]) for k, v in before.items())
