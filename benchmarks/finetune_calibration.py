@@ -5,7 +5,8 @@ validation every few steps, to size the arms' budgets from validation curves.
         --every 40 --out ft.jsonl
 
 For each learning rate, trains on the arm's record stream (`gold`, `raw`, `verified`, `cft` or
-`pretrain`) at a constant rate and the default batch, resuming between evaluation points; one
+`pretrain`) at the default batch along one `--schedule` (constant, or linear decay to 0 at
+`--steps`), resuming between evaluation points; one
 JSON line per point: greedy validation solve accuracy, the validation candidates' critique
 accuracy and error localisation, and the trivial references (the most common answer, the
 majority verdict). Only validation is scored: a budget chosen from these curves never saw a test
@@ -38,6 +39,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, nargs="+", default=[3e-4])
     ap.add_argument("--every", type=int, default=40, help="steps between evaluations")
     ap.add_argument("--steps", type=int, default=320)
+    ap.add_argument("--schedule", default="constant", choices=("constant", "linear"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
@@ -55,14 +57,15 @@ def main() -> None:
         start, tokens = time.time(), 0
         for step in [0, *range(args.every, args.steps + 1, args.every)]:
             if step:
-                cfg = TrainConfig(learning_rate=lr, max_steps=step, batch_size=batch,
-                                  lr_scheduler="constant", warmup_ratio=0.0,
+                cfg = TrainConfig(learning_rate=lr, max_steps=args.steps, stop_step=step,
+                                  batch_size=batch, lr_scheduler=args.schedule, warmup_ratio=0.0,
                                   save_steps=args.every, seed=args.seed)
-                tokens = train(model, tok, records, cfg, work / f"lr{lr:g}",
+                tokens = train(model, tok, records, cfg, work / f"lr{lr:g}-{args.schedule}",
                                progress=False).tokens
             solved = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
             judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
-            row = {"source": args.source, "lr": lr, "step": step, "tokens": tokens,
+            row = {"source": args.source, "lr": lr, "schedule": args.schedule, "step": step,
+                   "tokens": tokens,
                    **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
                    "wall_s": round(time.time() - start, 1)}

@@ -95,6 +95,7 @@ def test_smoke_end_to_end(tmp_path, base_cache, monkeypatch, capsys):
     ("finetune.nope=1", "unknown setting 'finetune.nope'", True),  # nothing else on stderr
     ("finetune.learning_rate=abc", "'finetune.learning_rate' expects float", False),
     ("finetune.step=3", "did you mean 'finetune.steps'", False),
+    ("finetune.lr_scheduler=exp", "unknown finetune.lr_scheduler 'exp'", False),
 ])
 def test_bad_overrides_exit_2_with_one_line(tmp_path, monkeypatch, capsys, override, needle,
                                             fresh_process):

@@ -1,6 +1,6 @@
 """The fast training loop: the same loss curve and counts as TRL's SFTTrainer on a fixed seed
 (cosine and the annealing warmup-stable-decay schedule), a resumed run equal to an
-uninterrupted one, and TensorBoard events from the fast path."""
+uninterrupted one (also one stopped mid-schedule), and TensorBoard events from the fast path."""
 
 from __future__ import annotations
 
@@ -45,6 +45,21 @@ def test_a_resumed_fast_run_equals_an_uninterrupted_one(tmp_path):
     assert rest.loss_curve == whole.loss_curve and rest.tokens == whole.tokens
     want = straight.state_dict()
     assert all(torch.equal(want[k], v) for k, v in resumed.state_dict().items())
+
+
+@pytest.mark.parametrize("loop", ["fast", "trl"])
+def test_stopping_mid_schedule_and_resuming_equals_one_decaying_run(tmp_path, loop):
+    kw = {"batch_size": 4, "save_steps": 3, "lr_scheduler": "linear", "warmup_ratio": 0.0}
+    straight, whole = _train(tmp_path / "a", loop, **kw)
+    stopped, first = _train(tmp_path / "b", loop, stop_step=3, **kw)
+    assert first.steps == 3 and first.loss_curve == whole.loss_curve[:3]
+    short, _ = _train(tmp_path / "c", loop, **{**kw, "max_steps": 3})  # decays within 3 steps
+    got = short.state_dict()
+    assert not all(torch.equal(got[k], v) for k, v in stopped.state_dict().items())
+    resumed, rest = _train(tmp_path / "b", loop, stop_step=8, **kw)
+    assert rest.steps == 8 and rest.loss_curve == whole.loss_curve
+    want = straight.state_dict()
+    assert all(torch.allclose(want[k], v) for k, v in resumed.state_dict().items())
 
 
 def test_fast_loop_writes_tensorboard_events(tmp_path):

@@ -50,7 +50,7 @@ SMOKE = {
     "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
                  "train": {"learning_rate": 3e-3, "epochs": 3, "batch_size": 32, "seed": 0}},
     "finetune": {"steps": 8, "learning_rate": 3e-4, "batch_size": 16,
-                 "checkpoints": (0.25, 0.5, 1.0)},
+                 "lr_scheduler": "constant", "checkpoints": (0.25, 0.5, 1.0)},
     "error_rate": 0.45, "max_new_tokens": 120,
 }
 DEFAULT = {
@@ -68,7 +68,7 @@ DEFAULT = {
                            "decay_ratio": 3 / 13}},  # the last 1,500 steps
     # Every arm takes the same optimizer steps (twice sft-gold's 39 under the old token match).
     "finetune": {"steps": 80, "learning_rate": 3e-4, "batch_size": 32,
-                 "checkpoints": (0.125, 0.25, 0.5, 1.0)},
+                 "lr_scheduler": "constant", "checkpoints": (0.125, 0.25, 0.5, 1.0)},
     "max_new_tokens": 240,
 }
 FULL = {
@@ -81,7 +81,7 @@ FULL = {
     "pretrain": {"error_rate": 0.3, "critique_share": 0.3,
                  "train": {"learning_rate": 1e-3, "epochs": 3, "batch_size": 64, "seed": 0}},
     "finetune": {"steps": 1500, "learning_rate": 1e-4, "batch_size": 64,
-                 "checkpoints": (0.125, 0.25, 0.5, 1.0)},
+                 "lr_scheduler": "constant", "checkpoints": (0.125, 0.25, 0.5, 1.0)},
     "max_new_tokens": 320,
 }
 PRESETS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}

@@ -16,16 +16,26 @@ from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model, save_model
 from critiquelab.training import TrainConfig, train
 
+SCHEDULES = ("constant", "linear", "cosine")
+
+
+def check_schedule(name: str) -> None:
+    """A fine-tuning schedule the arms can be checkpointed along (UsageError otherwise)."""
+    if name not in SCHEDULES:
+        raise UsageError(f"unknown finetune.lr_scheduler '{name}' (known: {', '.join(SCHEDULES)})")
+
 
 @dataclass(frozen=True)
 class FinetuneSpec:
     """A preset's `finetune` group, typed: optimizer steps at a batch size (so equal examples
-    for every arm), a constant learning rate, and where along the run validation looks."""
+    for every arm), the learning rate and its schedule over the whole budget, and where along
+    the run validation looks."""
 
     steps: int
     learning_rate: float
     batch_size: int
     checkpoints: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+    lr_scheduler: str = "constant"  # or "linear": decay to 0 at the last checkpoint
 
     @classmethod
     def of(cls, group: dict[str, Any]) -> FinetuneSpec:
@@ -41,6 +51,7 @@ class FinetuneSpec:
                              "must be positive")
         if not spec.checkpoints or not all(0 < f <= 1 for f in spec.checkpoints):
             raise UsageError("finetune.checkpoints must be fractions in (0, 1]")
+        check_schedule(spec.lr_scheduler)
         return spec
 
     @property
@@ -86,9 +97,9 @@ def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
 def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, tokenizer,
              records: list[dict], spec: FinetuneSpec, probe: Probe, select: str,
              work: Path | None = None) -> Finetuned:
-    """Train `model` on `records` for spec.steps optimizer steps in chunks (a constant learning
-    rate, so chunking changes nothing), probing validation and test at each checkpoint; every
-    chunk is stored, so a killed cell resumes. `model` ends holding the checkpoint best on
+    """Train `model` on `records` along one spec.steps schedule, stopping at each checkpoint to
+    probe validation and test (the next chunk resumes the same schedule); every chunk is
+    stored, so a killed cell resumes. `model` ends holding the checkpoint best on
     `select` (earliest on ties)."""
     work = work or ctx.work_dir(f"{arm}__seed{seed}")
     steps = spec.checkpoint_steps()
@@ -104,8 +115,9 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
                 atomic_write_json(done, entry)
             checkpoints.append(entry)
             continue
-        cfg = TrainConfig(learning_rate=spec.learning_rate, max_steps=step,
-                          batch_size=spec.batch_size, lr_scheduler="constant", warmup_ratio=0.0,
+        cfg = TrainConfig(learning_rate=spec.learning_rate, max_steps=spec.steps, stop_step=step,
+                          batch_size=spec.batch_size, lr_scheduler=spec.lr_scheduler,
+                          warmup_ratio=0.0,
                           save_steps=min(gaps), logging_steps=1, seed=seed,
                           report_to=ctx.report_to, run_name=f"{experiment}/{arm}/seed{seed}")
         result = train(model, tokenizer, records, cfg, work / "trainer", progress=ctx.progress)

@@ -11,6 +11,7 @@ from pathlib import Path
 from critiquelab.errors import UsageError
 from critiquelab.experiments.aggregate import aggregate
 from critiquelab.experiments.config import resolve
+from critiquelab.experiments.finetune import check_schedule
 from critiquelab.experiments.spec import CellResult, Experiment, RunContext, entry_key
 from critiquelab.io import (
     atomic_write_json,
@@ -39,6 +40,8 @@ def make_context(exp: Experiment, preset: str, seeds: int | None, out_dir: Path,
     if n < 1:
         raise UsageError(f"--seeds must be at least 1, got {n}")
     params = resolve(exp.presets, preset, config, overrides)
+    if isinstance(params.get("finetune"), dict):  # fail now, not in a cell an hour in
+        check_schedule(params["finetune"].get("lr_scheduler", "constant"))
     ctx = RunContext(preset, params, list(range(n)), ensure_writable_dir(out_dir),
                      ensure_writable_dir(cache_dir or default_cache_dir()), progress,
                      arms=selected_arms(exp, arms))

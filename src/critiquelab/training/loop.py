@@ -65,6 +65,11 @@ class LoopSettings:
     report_to: str = "none"
     run_name: str | None = None
     decay_ratio: float = 0.2
+    stop_step: int | None = None  # end here, mid-schedule; a later call resumes
+
+    @property
+    def end_step(self) -> int:
+        return min(self.total_steps, self.stop_step or self.total_steps)
 
 
 @dataclass
@@ -158,7 +163,8 @@ def _optimizer(model: PreTrainedModel, s: LoopSettings) -> torch.optim.Optimizer
 
 def run_loop(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: Examples,
              s: LoopSettings, output_dir: Path, progress: bool = False) -> LoopResult:
-    """Train to s.total_steps, resuming from the newest complete checkpoint in output_dir."""
+    """Train to s.end_step of an s.total_steps schedule, resuming from the newest complete
+    checkpoint in output_dir."""
     optimizer = _optimizer(model, s)
     scheduler = get_scheduler(s.lr_scheduler, optimizer,
                               num_warmup_steps=math.ceil(s.total_steps * s.warmup_ratio)
@@ -171,7 +177,7 @@ def run_loop(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: E
         warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
         for _ in range(step):
             scheduler.step()
-    if step >= s.total_steps:
+    if step >= s.end_step:
         return LoopResult(step, counts, _curve(history))
     writer = _writer(s, output_dir)
     batches = _batch_stream(data, s.batch_size, s.seed)
@@ -181,8 +187,8 @@ def run_loop(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: E
     running = torch.zeros((), device=model.device)
     since_log = 0
     model.train()
-    bar = tqdm(total=s.total_steps, initial=step, disable=not progress, desc="train")
-    while step < s.total_steps:
+    bar = tqdm(total=s.end_step, initial=step, disable=not progress, desc="train")
+    while step < s.end_step:
         group = [collate(data, next(batches), s.pad_multiple) for _ in range(s.grad_accum)]
         items = max(1, sum(g[3] for g in group))
         for ids, labels, tokens, loss_tokens in group:
@@ -208,7 +214,7 @@ def run_loop(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: E
             bar.set_postfix(loss=loss_value)
             running.zero_()
             since_log = 0
-        if step % s.save_steps == 0 or step == s.total_steps:
+        if step % s.save_steps == 0 or step == s.end_step:
             _save(model, tokenizer, optimizer, output_dir, step, s.total_steps, history, counts)
     bar.close()
     if writer is not None:

@@ -20,7 +20,7 @@ import datasets
 import torch
 from peft import PeftConfig
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
-from transformers.trainer_callback import PrinterCallback, TrainerState
+from transformers.trainer_callback import PrinterCallback, TrainerCallback, TrainerState
 from trl import SFTConfig, SFTTrainer
 
 from critiquelab.errors import UsageError
@@ -51,6 +51,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs when set
+    stop_step: int | None = None  # end this call here, mid-schedule; the next call resumes
     batch_size: int = 32
     grad_accum: int = 1
     warmup_ratio: float = 0.05
@@ -297,7 +298,7 @@ def _train_fast(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         save_steps=config.save_steps,
         logging_steps=config.logging_steps, pad_multiple=PAD_MULTIPLE,
         autocast=autocast_dtype(model.device, config.precision), report_to=config.report_to,
-        run_name=config.run_name)
+        run_name=config.run_name, stop_step=config.stop_step)
     before = _counts_at(last_checkpoint(output_dir))
     start = time.perf_counter()
     out = run_loop(model, tokenizer, data, settings, output_dir, progress)
@@ -324,6 +325,8 @@ def _train_trl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                        autocast=autocast_dtype(args.device, config.precision))
     if not progress:
         trainer.remove_callback(PrinterCallback)
+    if config.stop_step is not None:
+        trainer.add_callback(StopAt(config.stop_step))
     resume = last_checkpoint(output_dir)
     before = _counts_at(resume)
     trainer.counts = dict(before)
@@ -340,14 +343,30 @@ def _train_trl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                        tokens_per_s=done / wall if wall > 0 else 0.0)
 
 
+class StopAt(TrainerCallback):
+    """Ends training, with a checkpoint, at `step` of a longer schedule: checkpoints along one
+    decaying run, each call resuming where the last stopped."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
 def train_or_restore(trainer: Trainer, checkpoint: Path | None) -> None:
     """Train, resuming from `checkpoint`; a checkpoint that already holds every step this run
     would take is loaded instead (Trainer itself would run one more step)."""
     if checkpoint is not None:
         state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
         args = trainer.args
-        if state.global_step >= trainer.set_initial_training_values(
-                args, trainer.get_train_dataloader())[-1]:
+        total = trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]
+        stop = next((c.step for c in trainer.callback_handler.callbacks
+                     if isinstance(c, StopAt)), total)
+        if state.global_step >= min(total, stop):
             trainer._load_from_checkpoint(str(checkpoint))
             trainer.state = state
             return
