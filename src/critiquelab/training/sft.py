@@ -359,7 +359,8 @@ class StopAt(TrainerCallback):
 
 def train_or_restore(trainer: Trainer, checkpoint: Path | None) -> None:
     """Train, resuming from `checkpoint`; a checkpoint that already holds every step this run
-    would take is loaded instead (Trainer itself would run one more step)."""
+    would take (to its StopAt, if any) is loaded instead (Trainer itself would run one more
+    step)."""
     if checkpoint is not None:
         state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
         args = trainer.args
