@@ -5,8 +5,8 @@ validation every few steps, to size the arms' budgets from validation curves.
         --every 40 --out ft.jsonl
 
 For each learning rate, trains on the arm's record stream (`gold`, `raw`, `verified`, `cft` or
-`pretrain`) at the default batch along one `--schedule` (constant, or linear decay to 0 at
-`--steps`), resuming between evaluation points; one
+`pretrain`) at the default batch along one `--schedule` (constant, or linear or cosine decay
+to 0 at `--steps`), resuming between evaluation points; one
 JSON line per point: greedy validation solve accuracy, the validation candidates' critique
 accuracy and error localisation, and the trivial references (the most common answer, the
 majority verdict). Only validation is scored: a budget chosen from these curves never saw a test
@@ -23,7 +23,7 @@ from calibration import default_context, emit
 
 from critiquelab.evaluation.metrics import critique_scores, solve_scores
 from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
-from critiquelab.experiments.finetune import take_examples
+from critiquelab.experiments.finetune import SCHEDULES, take_examples
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
 
@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, nargs="+", default=[3e-4])
     ap.add_argument("--every", type=int, default=40, help="steps between evaluations")
     ap.add_argument("--steps", type=int, default=320)
-    ap.add_argument("--schedule", default="constant", choices=("constant", "linear"))
+    ap.add_argument("--schedule", default="constant", choices=SCHEDULES)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()

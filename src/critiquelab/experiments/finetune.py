@@ -35,7 +35,7 @@ class FinetuneSpec:
     learning_rate: float
     batch_size: int
     checkpoints: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
-    lr_scheduler: str = "constant"  # or "linear": decay to 0 at the last checkpoint
+    lr_scheduler: str = "constant"  # or "linear" / "cosine": decay to 0 at the last step
 
     @classmethod
     def of(cls, group: dict[str, Any]) -> FinetuneSpec:

@@ -331,7 +331,7 @@ def _train_trl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     before = _counts_at(resume)
     trainer.counts = dict(before)
     start = time.perf_counter()
-    train_or_restore(trainer, resume)
+    train_or_restore(trainer, resume, config.stop_step)
     wall = time.perf_counter() - start  # the last step is always checkpointed
     if peft_config is not None and not (trainer.is_deepspeed_enabled
                                         or trainer.is_fsdp_enabled):
@@ -357,17 +357,16 @@ class StopAt(TrainerCallback):
         return control
 
 
-def train_or_restore(trainer: Trainer, checkpoint: Path | None) -> None:
+def train_or_restore(trainer: Trainer, checkpoint: Path | None, stop: int | None = None
+                     ) -> None:
     """Train, resuming from `checkpoint`; a checkpoint that already holds every step this run
-    would take (to its StopAt, if any) is loaded instead (Trainer itself would run one more
+    would take (to `stop`, if given) is loaded instead (Trainer itself would run one more
     step)."""
     if checkpoint is not None:
         state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
         args = trainer.args
         total = trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]
-        stop = next((c.step for c in trainer.callback_handler.callbacks
-                     if isinstance(c, StopAt)), total)
-        if state.global_step >= min(total, stop):
+        if state.global_step >= min(total, stop or total):
             trainer._load_from_checkpoint(str(checkpoint))
             trainer.state = state
             return
