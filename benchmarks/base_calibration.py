@@ -26,7 +26,10 @@ experiment's independent bases (its own initialisation, corpus draw and data ord
 recipe's spread across seeds is measured before it is adopted; `--anneal-seed S` anneals on
 base S's corpus draw and data order instead, the anneal's share of that spread.
 `--shift-distractors LO HI` draws the ood-shift probe with that many distractors (the splits
-keep the preset's), to size a shift the base can show transfer on.
+keep the preset's), to size a shift the base can show transfer on. `--trace every` pretrains on
+solutions that compute every operation of the problem, distractors included (the chain world's
+`trace="every"`), so that how many lines to write is not a plan the base must learn, to test
+whether that lets it compose one operation more than it was trained on (`ood-length`).
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -50,6 +53,7 @@ from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
 from critiquelab.training.loop import last_checkpoint
 from critiquelab.worlds import Problem, Verification, World, get_world
+from critiquelab.worlds.chain import TRACES
 from critiquelab.worlds.chain.check import ERROR_KINDS
 
 SOUND_TARGET, OOD_MARGIN = 0.5, 0.10  # the testbed's targets for the default base
@@ -90,10 +94,10 @@ def first_error(v: Verification) -> str:
     return v.steps[v.first_error_step - 1].kind
 
 
-def score(world: World, model, tok, problems: list[Problem]) -> dict:
+def score(world: World, model, tok, problems: list[Problem], max_new_tokens: int = 160) -> dict:
     """Solve, sound, trivial baseline, top model answer, solving by difficulty and first-error
     kinds on a probe."""
-    got = solve_scores(world, model, tok, COMPACT, problems, 160)
+    got = solve_scores(world, model, tok, COMPACT, problems, max_new_tokens)
     solved = got.scores["solve_accuracy"]
     checks = [world.verify(q, o) for q, o in zip(problems, got.outputs, strict=True)]
     sound = [v.correct for v in checks]
@@ -165,6 +169,9 @@ def main() -> None:
     ap.add_argument("--shift-distractors", type=int, nargs=2, default=None,
                     metavar=("LO", "HI"), help="distractors in the ood-shift probe "
                     "(default: the preset's ood-shift split)")
+    ap.add_argument("--trace", choices=TRACES, default="needed",
+                    help="what a pretraining solution computes: the needed operations or every one")
+    ap.add_argument("--max-new-tokens", type=int, default=160, help="per probe answer")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--anneal", type=int, default=0,
                     help="also score each point annealed over this many more steps")
@@ -187,6 +194,8 @@ def main() -> None:
     work = ctx.out_dir
     p = {**ctx.params, "n_pretrain": args.n_pretrain,
          "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
+    if args.trace != "needed":
+        p["world"] = {**p["world"], "trace": args.trace}
     if args.difficulties:
         p["pretrain_difficulties"] = tuple(args.difficulties)
     world, splits = chain_splits(p)
@@ -213,7 +222,8 @@ def main() -> None:
             annealed, annealed_tokens = anneal_branch(model, tok, anneal_docs, args, work, step)
             branches.append((annealed, step + args.anneal, annealed_tokens, step))
         for scored, at, seen, annealed_from in branches:
-            point = {name: score(world, scored, tok, ps) for name, ps in held_out.items()}
+            point = {name: score(world, scored, tok, ps, args.max_new_tokens)
+                     for name, ps in held_out.items()}
             emit(args.out, {**{k: v for k, v in vars(args).items() if k not in ("out", "work")},
                             "step": at, "annealed_from": annealed_from, "tokens": seen, **point,
                             "meets_targets": meets_targets(point),

@@ -129,3 +129,15 @@ def test_a_rerun_on_the_same_work_dir_resumes_at_its_newest_checkpoint(calib, tm
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-2000").mkdir()  # a save killed before its state was written
     assert calib["points"](500, 2000, tmp_path) == [1500, 2000]
+
+
+def test_every_trace_keeps_the_splits_and_pretrains_on_every_operation():
+    p = PRESETS["smoke"]
+    every = {**p, "world": {**p["world"], "trace": "every"}}
+    (_, splits), (world, same) = chain_splits(p), chain_splits(every)
+    assert {k: [q.id for q in v] for k, v in splits.items()} == \
+        {k: [q.id for q in v] for k, v in same.items()}
+    for q in same["pretrain"][:50]:
+        solution = world.solve(q)
+        operations = sum("op" in d for d in q.data["defs"])
+        assert solution.count("\n") == operations and world.verify(q, solution).correct

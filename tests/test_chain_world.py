@@ -24,7 +24,8 @@ FAST = settings(max_examples=60, deadline=None)
 
 WORLDS = [ChainWorld(), ChainWorld(max_value=20, max_literal=5, ops="+-", distractors=3),
           ChainWorld(max_value=50, ops="*+", distractors=(1, 4), max_ops=10),
-          ChainWorld(max_value=12, max_literal=3, ops="+", distractors=0)]
+          ChainWorld(max_value=12, max_literal=3, ops="+", distractors=0),
+          ChainWorld(max_value=30, distractors=(1, 3), max_ops=6, trace="every")]
 
 
 @st.composite
@@ -144,7 +145,7 @@ def test_config_validation():
     for bad in [{"max_value": 0}, {"max_literal": 200}, {"ops": "/"}, {"ops": ""},
                 {"distractors": -1}, {"distractors": (3, 1)}, {"min_ops": 0},
                 {"min_ops": 5, "max_ops": 4}, {"max_ops": 30}, {"ops": "+", "max_value": 5},
-                {"max_value": "99"}]:
+                {"max_value": "99"}, {"trace": "all"}]:
         with pytest.raises(ValueError):
             ChainWorld(**bad)
     with pytest.raises(UsageError):
@@ -153,6 +154,17 @@ def test_config_validation():
     assert ChainWorld(min_ops=2, max_ops=5).difficulties() == (2, 3, 4, 5)
     with pytest.raises(ValueError):
         ChainWorld().generate(random.Random(0), 9)
+
+
+def test_every_trace_writes_each_operation_distractors_included():
+    text = "c = b * 2. a = 7. e = a - 1. b = a + 5. d = c - a. Find d."
+    world = ChainWorld(trace="every")
+    p = world.parse_problem(text)
+    assert world.solve(p) == ("b = a + 5 = 7 + 5 = 12\n"
+                              "c = b * 2 = 12 * 2 = 24\ne = a - 1 = 7 - 1 = 6\n"
+                              "d = c - a = 24 - 7 = 17\nAnswer: 17")
+    assert ChainWorld().solve(p) == EXAMPLE_SOLUTION
+    assert world.verify(p, world.solve(p)).correct
 
 
 # --- properties ---------------------------------------------------------------------------

@@ -6,6 +6,9 @@
     c = b * 2 = 12 * 2 = 24
     d = c - a = 24 - 7 = 17
     Answer: 17
+
+`trace="every"` writes every operation of the problem, distractors included, in dependency
+order (the answer still the asked variable's value).
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ from critiquelab.worlds.chain.generate import ChainConfig, generate_defs
 from critiquelab.worlds.chain.model import (
     computation,
     definitions,
+    every_order,
     make_problem,
     needed_order,
     parse_problem,
 )
 
 __all__ = ["ChainConfig", "ChainWorld"]
+
+# What a reference solution writes: the operations the question needs (the default), or every
+# operation in the problem, distractors included, so that its length is not a plan to learn.
+# `signature` covers the needed operations only, so "every" is for calibration, not presets.
+TRACES = ("needed", "every")
 
 
 @register_world("chain")
@@ -37,8 +46,18 @@ class ChainWorld(World):
     error_kinds = inject.ERROR_KINDS
 
     def __init__(self, max_value: int = 99, max_literal: int = 9, ops: str | Sequence[str] = "+-*",
-                 distractors: int | Sequence[int] = (0, 2), min_ops: int = 1, max_ops: int = 8):
+                 distractors: int | Sequence[int] = (0, 2), min_ops: int = 1, max_ops: int = 8,
+                 trace: str = "needed"):
         self.config = ChainConfig.build(max_value, max_literal, ops, distractors, min_ops, max_ops)
+        if trace not in TRACES:
+            raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
+        self.trace = trace
+
+    def _order(self, problem: Problem) -> list[str]:
+        """The variables a reference solution computes, in the order it writes them."""
+        defs = definitions(problem)
+        return every_order(defs) if self.trace == "every" else \
+            needed_order(defs, problem.data["question"])
 
     def difficulties(self) -> tuple[int, ...]:
         return tuple(range(self.config.min_ops, self.config.max_ops + 1))
@@ -55,8 +74,8 @@ class ChainWorld(World):
         return parse_problem(self.name, text)
 
     def solve(self, problem: Problem) -> str:
-        defs = definitions(problem)
-        lines, answer = inject.trace(defs, needed_order(defs, problem.data["question"]))
+        lines, answer = inject.trace(definitions(problem), self._order(problem),
+                                     question=problem.data["question"])
         return "\n".join([*lines, f"Answer: {answer}"])
 
     def signature(self, problem: Problem) -> str:
@@ -69,7 +88,8 @@ class ChainWorld(World):
 
     def inject_error(self, problem: Problem, rng: random.Random,
                      kind: str | None = None) -> InjectedError:
-        return inject.inject_error(definitions(problem), problem.data["question"], rng, kind)
+        return inject.inject_error(definitions(problem), problem.data["question"], rng, kind,
+                                   self._order(problem))
 
     def fake_reason(self, problem: Problem, check: StepCheck, rng: random.Random) -> str:
         reason = inject.fake_reason(definitions(problem), check, rng)

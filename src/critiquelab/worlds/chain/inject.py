@@ -23,9 +23,9 @@ def nudge(x: int, rng: random.Random) -> int:
 
 
 def trace(defs: Mapping[str, Def], order: list[str], rng: random.Random | None = None,
-          kind: str = "", at: int = -1) -> tuple[list[str], int]:
-    """Step lines in `order` and the last value; with `kind`, line `at` (0-based) is broken
-    and later lines carry its wrong value on consistently."""
+          kind: str = "", at: int = -1, question: str | None = None) -> tuple[list[str], int]:
+    """Step lines in `order` and the value of `question` (default: the last line's); with
+    `kind`, line `at` (0-based) is broken and later lines carry its wrong value on."""
     known = {v: d.args[0] for v, d in defs.items() if d.op is None}
     lines = []
     for i, v in enumerate(order):
@@ -43,7 +43,7 @@ def trace(defs: Mapping[str, Def], order: list[str], rng: random.Random | None =
             known[v] = nudge(known[v], rng)
         lines.append(f"{v} = {fmt(d.args[0], op, d.args[1])} = {fmt(nums[0], op, nums[1])} "
                      f"= {known[v]}")
-    return lines, known[order[-1]]
+    return lines, known[question or order[-1]]
 
 
 def _join(lines: list[str], answer: int) -> str:
@@ -51,29 +51,34 @@ def _join(lines: list[str], answer: int) -> str:
 
 
 def inject_error(defs: Mapping[str, Def], question: str, rng: random.Random,
-                 kind: str | None = None) -> InjectedError:
-    """Break the canonical solution; the broken line is known by construction."""
+                 kind: str | None = None, order: list[str] | None = None) -> InjectedError:
+    """Break the canonical solution (its lines in `order`, default the needed ones); the broken
+    line is known by construction."""
     if kind is not None and kind not in ERROR_KINDS:
         raise ValueError(f"unknown error kind '{kind}' (known: {', '.join(ERROR_KINDS)})")
-    order = needed_order(defs, question)
+    needed = needed_order(defs, question)
+    order = order or needed
     kind = kind or rng.choice(ERROR_KINDS)
-    if len(order) < 2:
+    if len(needed) < 2:
         kind = _NEEDS_TWO_STEPS.get(kind, kind)
     if kind in _IN_LINE:
         at = rng.randrange(len(order))
-        lines, answer = trace(defs, order, rng, kind, at)
+        lines, answer = trace(defs, order, rng, kind, at, question)
         return InjectedError(_join(lines, answer), kind, at + 1)
-    lines, answer = trace(defs, order)
+    lines, answer = trace(defs, order, question=question)
     if kind == "wrong_final_answer":
         return InjectedError(_join(lines, nudge(answer, rng)), kind, len(lines) + 1)
-    if kind == "skipped_step":
-        at = rng.randrange(len(order))
+    if kind == "skipped_step":  # a needed line: leaving out a distractor is no error
+        skippable = [i for i, v in enumerate(order) if v in needed]
+        at = skippable[rng.randrange(len(skippable))]
         del lines[at]
         rest = order[:at] + order[at + 1:]
         users = [i for i, v in enumerate(rest) if order[at] in defs[v].args]
         return InjectedError(_join(lines, answer), kind, (users[0] if users else len(rest)) + 1)
-    # used_before_computed: every step but the last has a later consumer; move it past the first
-    at = rng.randrange(len(order) - 1)
+    # used_before_computed: move a line with a later consumer past the first one (in the needed
+    # order that is every line but the last)
+    movable = [i for i, v in enumerate(order[:-1]) if any(v in defs[u].args for u in order[i:])]
+    at = movable[rng.randrange(len(movable))]
     user = next(i for i in range(at + 1, len(order)) if order[at] in defs[order[i]].args)
     lines.insert(user, lines.pop(at))
     return InjectedError(_join(lines, answer), kind, user)

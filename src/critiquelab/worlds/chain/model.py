@@ -88,6 +88,24 @@ def needed_order(defs: Mapping[str, Def], question: str) -> list[str]:
     return order
 
 
+def every_order(defs: Mapping[str, Def]) -> list[str]:
+    """Every computed variable, distractors included, in dependency order (statement order
+    among those ready): a solution that needs no plan of what the question uses."""
+    order: list[str] = []
+
+    def visit(v: str) -> None:
+        if v in order or defs[v].op is None:
+            return
+        for a in defs[v].args:
+            if isinstance(a, str):
+                visit(a)
+        order.append(v)
+
+    for v in defs:
+        visit(v)
+    return order
+
+
 def canonical(defs: Mapping[str, Def], question: str) -> str:
     """Order- and name-independent form: variables renamed v0, v1, ... round by round.
 
