@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +72,8 @@ def values(defs: Mapping[str, Def]) -> dict[str, int]:
     return vals
 
 
-def needed_order(defs: Mapping[str, Def], question: str) -> list[str]:
-    """The operations the question needs, in dependency order (post-order, left operand first)."""
+def _post_order(defs: Mapping[str, Def], roots: Iterable[str]) -> list[str]:
+    """The operations the roots need, in dependency order (post-order, left operand first)."""
     order: list[str] = []
 
     def visit(v: str) -> None:
@@ -84,26 +84,20 @@ def needed_order(defs: Mapping[str, Def], question: str) -> list[str]:
                 visit(a)
         order.append(v)
 
-    visit(question)
+    for root in roots:
+        visit(root)
     return order
+
+
+def needed_order(defs: Mapping[str, Def], question: str) -> list[str]:
+    """The operations the question needs, in dependency order (post-order, left operand first)."""
+    return _post_order(defs, [question])
 
 
 def every_order(defs: Mapping[str, Def]) -> list[str]:
     """Every computed variable, distractors included, in dependency order (statement order
     among those ready): a solution that needs no plan of what the question uses."""
-    order: list[str] = []
-
-    def visit(v: str) -> None:
-        if v in order or defs[v].op is None:
-            return
-        for a in defs[v].args:
-            if isinstance(a, str):
-                visit(a)
-        order.append(v)
-
-    for v in defs:
-        visit(v)
-    return order
+    return _post_order(defs, defs)
 
 
 def canonical(defs: Mapping[str, Def], question: str) -> str:
