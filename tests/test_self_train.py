@@ -9,7 +9,7 @@ from critiquelab.evaluation.diversity import hard_band
 from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
-from critiquelab.experiments.self_train import paired_sentence
+from critiquelab.experiments.self_train import narrowing_sentence, paired_sentence
 from critiquelab.worlds import get_world
 
 DOC = Path(__file__).parents[1] / "docs" / "experiments" / "self-train.md"
@@ -153,3 +153,20 @@ def test_paired_sentence_is_withheld_when_its_comparison_is():
     assert paired_sentence(results("withheld"), "hard_share", "critique-in-loop", "vanilla") == (
         "critique-in-loop minus vanilla on hard_share: withheld, vanilla failed its validity "
         "gate (solve_accuracy/validation 20.0% vs 25.0%).")
+
+
+def test_one_seed_reads_without_an_interval():
+    """A one-seed run (e.g. a calibration with --seeds 1) has no t interval, and says so."""
+    runs = [{"iterations": [{"hard_share": 0.3}, {"hard_share": 0.2}]}]
+    assert narrowing_sentence("vanilla", runs) == (
+        "vanilla: hard problems are 30.0% (one seed: no interval) of the problems with a kept "
+        "solution at iteration 1 and 20.0% (one seed: no interval) at iteration 2; change "
+        "-10.0 points (one seed: no interval) over 1 seed, one seed cannot resolve a change.")
+    two = [*runs, {"iterations": [{"hard_share": 0.3}, {"hard_share": 0.21}]}]
+    assert narrowing_sentence("vanilla", two).endswith("over 2 seeds, it falls: tail narrowing.")
+    results = {"extra": {"critique-in-loop": runs, "vanilla": runs},
+               "comparisons": [{"arm": "critique-in-loop", "baseline": "vanilla",
+                                "verdict": "ok", "reason": None}]}
+    assert paired_sentence(results, "hard_share", "critique-in-loop", "vanilla").endswith(
+        "iteration 1 +0.0 (one seed: no interval); iteration 2 +0.0 (one seed: no interval).")
+

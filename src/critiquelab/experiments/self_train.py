@@ -254,9 +254,16 @@ def _seed_ci(values: list[float]) -> dict:
     return t_ci(values)
 
 
-def _fmt_ci(ci: dict, scale: float = 100.0, unit: str = "%") -> str:
+def _bounds(ci: dict, scale: float = 100.0, spec: str = ".1f") -> str:
+    """The interval as text; a single seed has none (t_ci gives no bounds)."""
     lo, hi = ci["ci95"]
-    return f"{scale * ci['mean']:.1f}{unit} [{scale * lo:.1f}, {scale * hi:.1f}]"
+    if lo is None:
+        return "(one seed: no interval)"
+    return f"[{scale * lo:{spec}}, {scale * hi:{spec}}]"
+
+
+def _fmt_ci(ci: dict, scale: float = 100.0, unit: str = "%") -> str:
+    return f"{scale * ci['mean']:.1f}{unit} {_bounds(ci, scale)}"
 
 
 def _series(runs: list[dict], key: str) -> list[list[float | None]]:
@@ -272,13 +279,14 @@ def narrowing_sentence(arm: str, runs: list[dict]) -> str:
     first, last = [s[0] for s in per_seed], [s[-1] for s in per_seed]
     change = _seed_ci([b - a for a, b in zip(first, last, strict=True)])
     lo, hi = change["ci95"]
-    verdict = ("it falls: tail narrowing" if hi < 0 else "it rises" if lo > 0
+    verdict = ("one seed cannot resolve a change" if lo is None
+               else "it falls: tail narrowing" if hi < 0 else "it rises" if lo > 0
                else "no change the seeds can resolve")
     k = len(runs[0]["iterations"])
     return (f"{arm}: hard problems are {_fmt_ci(_seed_ci(first))} of the problems with a kept "
             f"solution at iteration 1 and {_fmt_ci(_seed_ci(last))} at iteration {k}; change "
-            f"{100 * change['mean']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] over "
-            f"{len(per_seed)} seeds, {verdict}.")
+            f"{100 * change['mean']:+.1f} points {_bounds(change, spec='+.1f')} over "
+            f"{len(per_seed)} seed{'s' * (len(per_seed) != 1)}, {verdict}.")
 
 
 def paired_sentence(results: dict, key: str, arm: str, baseline: str) -> str:
@@ -296,7 +304,7 @@ def paired_sentence(results: dict, key: str, arm: str, baseline: str) -> str:
         if diffs:
             ci = _seed_ci(diffs)
             parts.append(f"iteration {i + 1} {100 * ci['mean']:+.1f} "
-                         f"[{100 * ci['ci95'][0]:+.1f}, {100 * ci['ci95'][1]:+.1f}]")
+                         f"{_bounds(ci, spec='+.1f')}")
     return (f"{arm} minus {baseline} on {key} (points, 95% CI over seeds): "
             + ("; ".join(parts) or "undefined, nothing was kept") + ".")
 
