@@ -169,4 +169,3 @@ def test_one_seed_reads_without_an_interval():
                                 "verdict": "ok", "reason": None}]}
     assert paired_sentence(results, "hard_share", "critique-in-loop", "vanilla").endswith(
         "iteration 1 +0.0 (one seed: no interval); iteration 2 +0.0 (one seed: no interval).")
-
