@@ -56,8 +56,9 @@ class ChainWorld(World):
     def _order(self, problem: Problem) -> list[str]:
         """The variables a reference solution computes, in the order it writes them."""
         defs = definitions(problem)
-        return every_order(defs) if self.trace == "every" else \
-            needed_order(defs, problem.data["question"])
+        if self.trace == "every":
+            return every_order(defs)
+        return needed_order(defs, problem.data["question"])
 
     def difficulties(self) -> tuple[int, ...]:
         return tuple(range(self.config.min_ops, self.config.max_ops + 1))
@@ -88,8 +89,8 @@ class ChainWorld(World):
 
     def inject_error(self, problem: Problem, rng: random.Random,
                      kind: str | None = None) -> InjectedError:
-        return inject.inject_error(definitions(problem), problem.data["question"], rng, kind,
-                                   self._order(problem))
+        return inject.inject_error(definitions(problem), problem.data["question"],
+                                   self._order(problem), rng, kind)
 
     def fake_reason(self, problem: Problem, check: StepCheck, rng: random.Random) -> str:
         reason = inject.fake_reason(definitions(problem), check, rng)

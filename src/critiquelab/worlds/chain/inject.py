@@ -50,14 +50,13 @@ def _join(lines: list[str], answer: int) -> str:
     return "\n".join([*lines, f"Answer: {answer}"])
 
 
-def inject_error(defs: Mapping[str, Def], question: str, rng: random.Random,
-                 kind: str | None = None, order: list[str] | None = None) -> InjectedError:
-    """Break the canonical solution (its lines in `order`, default the needed ones); the broken
-    line is known by construction."""
+def inject_error(defs: Mapping[str, Def], question: str, order: list[str], rng: random.Random,
+                 kind: str | None = None) -> InjectedError:
+    """Break the reference solution that writes `order`; the broken line is known by
+    construction."""
     if kind is not None and kind not in ERROR_KINDS:
         raise ValueError(f"unknown error kind '{kind}' (known: {', '.join(ERROR_KINDS)})")
     needed = needed_order(defs, question)
-    order = order or needed
     kind = kind or rng.choice(ERROR_KINDS)
     if len(needed) < 2:
         kind = _NEEDS_TWO_STEPS.get(kind, kind)
@@ -77,7 +76,8 @@ def inject_error(defs: Mapping[str, Def], question: str, rng: random.Random,
         return InjectedError(_join(lines, answer), kind, (users[0] if users else len(rest)) + 1)
     # used_before_computed: move a line with a later consumer past the first one (in the needed
     # order that is every line but the last)
-    movable = [i for i, v in enumerate(order[:-1]) if any(v in defs[u].args for u in order[i:])]
+    movable = [i for i, v in enumerate(order[:-1])
+               if any(v in defs[u].args for u in order[i + 1:])]
     at = movable[rng.randrange(len(movable))]
     user = next(i for i in range(at + 1, len(order)) if order[at] in defs[order[i]].args)
     lines.insert(user, lines.pop(at))
