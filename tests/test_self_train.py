@@ -10,6 +10,7 @@ from critiquelab.experiments import get_experiment
 from critiquelab.experiments.chain_common import EVAL, chain_splits
 from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.self_train import narrowing_sentence, paired_sentence
+from critiquelab.experiments.spec import Gate
 from critiquelab.worlds import get_world
 
 DOC = Path(__file__).parents[1] / "docs" / "experiments" / "self-train.md"
@@ -47,13 +48,19 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
             curve = res["curves"][arm][name][0]
             assert [x for x, _ in curve] == list(range(st["iterations"] + 1))
             assert curve[0] == res["curves"]["vanilla"][name][0][0]  # shared base
-        # the gate reads the validation curve; validation never joins the test scores
+        # the gate pairs the last iteration with the base, item by item, on validation only;
+        # validation never joins the test scores
         gate, val_curve = res["validity"][arm], res["curves"][arm]["solve_accuracy/validation"][0]
-        assert gate["metric"] == "solve_accuracy/validation"
+        assert (gate["metric"], gate["against"]) == ("solve_accuracy", "entry")
         assert (gate["reference"], gate["value"]) == (val_curve[0][1], val_curve[-1][1])
+        assert "means_only" not in gate and gate["passed"] == (gate["difference"]["ci95"][0] > 0)
         assert all("validation" not in by_split for by_split in res["arms"][arm].values())
         stored = json.loads((out / "cells" / f"{arm}__seed0.json").read_text())
         assert stored["validation"]["solve_accuracy"] == val_curve[-1][1]
+        items = stored["validation_items"]
+        assert len(items["solve_accuracy"]) == len(items["solve_accuracy@entry"]) == len(
+            splits["validation"])
+        assert sum(items["solve_accuracy@entry"]) / len(splits["validation"]) == val_curve[0][1]
     # the controls make exactly critique-in-loop's generations, iteration by iteration
     generations = {arm: [r["harvest"]["generations"] for r in res["extra"][arm][0]["iterations"]]
                    for arm in exp.arms}
@@ -80,7 +87,7 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
     again = run_experiment(exp, make_context(exp, "smoke", 1, out, base_cache,
                                              progress=False))
     assert (cell / "iter1" / "summary.json").stat().st_mtime_ns == first
-    assert "validation" in json.loads(last.read_text())["metrics"]
+    assert "validation_items" in json.loads(last.read_text())["metrics"]
     assert again["extra"]["critique-in-loop"][0]["iterations"][0] == (
         res["extra"]["critique-in-loop"][0]["iterations"][0])
     assert again["validity"]["critique-in-loop"] == res["validity"]["critique-in-loop"]
@@ -89,20 +96,23 @@ def test_smoke_end_to_end_and_resume_between_iterations(tmp_path, base_cache):
     stored = json.loads(base.read_text())
     _drop_validation(base, lambda s: s)
     state = exp.setup(make_context(exp, "smoke", 1, out, base_cache, progress=False))
-    assert state.base_metrics["validation"] == stored["validation"]
-    assert json.loads(base.read_text())["validation"] == stored["validation"]
+    assert state.base_metrics["validation_items"] == stored["validation_items"]
+    assert json.loads(base.read_text())["validation_items"] == stored["validation_items"]
 
 
 def _drop_validation(path: Path, holder) -> None:
-    """Rewrite a cached metrics file as code before the validation gate wrote it."""
+    """Rewrite a cached metrics file as code before the paired gate wrote it: validation
+    means, no per-item scores."""
     data = json.loads(path.read_text())
-    del holder(data)["validation"]
+    del holder(data)["validation_items"]
     path.write_text(json.dumps(data))
 
 
-def test_every_gate_reads_validation_never_a_test_split():
+def test_every_gate_pairs_the_last_iteration_with_the_base_on_validation():
+    """The gate reads the cell's `validation` (the validation split only, never a test split)
+    against the model the loop started from."""
     exp = get_experiment("self-train")
-    assert all(exp.arm(a).gate.metric.endswith("/validation") for a in exp.arms)
+    assert {exp.arm(a).gate for a in exp.arms} == {Gate("solve_accuracy", "entry")}
 
 
 def test_pool_and_evaluation_heads_never_overlap():

@@ -28,7 +28,15 @@ from critiquelab.evaluation.diversity import hard_band, kept_summary, sample_sco
 from critiquelab.evaluation.stats import bootstrap_ci, t_ci
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup, evaluate
-from critiquelab.experiments.spec import Arm, CellResult, Comparison, Experiment, Gate, RunContext
+from critiquelab.experiments.spec import (
+    Arm,
+    CellResult,
+    Comparison,
+    Experiment,
+    Gate,
+    RunContext,
+    entry_key,
+)
 from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
@@ -78,9 +86,9 @@ class SelfTrain(Experiment):
                 "solutions keep them in, beyond what as many more samples or restarts from "
                 "prefixes of the same length do?")
     # Each arm must solve more validation problems after its last iteration than its base
-    # did: the gate reads validation only, never a test split.
-    arm_table = tuple(Arm(a, a, "solve", "self-improve",
-                          Gate("solve_accuracy/validation", "start")) for a in SECOND_ROUND)
+    # did, by a paired 95% CI over the items: the gate reads validation only, never a test split.
+    arm_table = tuple(Arm(a, a, "solve", "self-improve", Gate("solve_accuracy", "entry"))
+                      for a in SECOND_ROUND)
     matching = "tokens"  # per iteration, as self_improve trains
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", *SAMPLED, "coverage")
@@ -96,7 +104,7 @@ class SelfTrain(Experiment):
                                hard_band(ctx.params["id_difficulties"]), {})
         path = ctx.work_dir() / "base_metrics.json"
         cached = _read(path)
-        if "validation" in cached:  # missing, damaged, or written without validation: redo
+        if _validated(cached):  # missing, damaged, or written without validation items: redo
             state.base_metrics = cached
         else:
             model, tok = load_model(str(chain.base_dir))
@@ -181,12 +189,12 @@ def measure(state: SelfTrainState, params: dict, model, tok, seed: int) -> dict:
         for m, vals in sample_scores(state.chain.world, problems, outs, KS).items():
             scores.setdefault(m, {})[sp] = vals
     return {"scores": scores, "groups": groups, "validation": ev.validation,
-            "generations": ev.generations}
+            "validation_items": ev.validation_items, "generations": ev.generations}
 
 
 def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResult:
-    """Final-iteration scores and validation values, per-iteration series as curves (the gate
-    reads solve_accuracy/validation's), and the kept-data summaries."""
+    """Final-iteration scores and validation values beside the base's (the gate's entry),
+    per-iteration series as curves, and the kept-data summaries."""
     last = iterations[-1].metrics
     scores = {m: last["scores"][m] for m in ("solve_accuracy", *SAMPLED)}
     kept_last = _kept_counts(iterations[-1])
@@ -220,9 +228,12 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
     extra = {"iterations": rows, "hard": list(state.hard),
              "pool_hard_share": rows[0]["pool_hard_share"],
              "distinct_structures": last["scores"]["distinct_structures"]}
-    return CellResult(scores, budget, last["groups"], curves, extra,
-                      validation=dict(last["validation"]),
-                      generations=last.get("generations", []))  # none from older summaries
+    base, metric = state.base_metrics, "solve_accuracy"
+    validation = {**last["validation"], entry_key(metric): base["validation"][metric]}
+    items = {metric: last["validation_items"][metric],
+             entry_key(metric): base["validation_items"][metric]}
+    return CellResult(scores, budget, last["groups"], curves, extra, validation=validation,
+                      generations=last.get("generations", []), validation_items=items)
 
 
 def _kept_counts(it: Iteration) -> dict[str, int]:
@@ -232,11 +243,16 @@ def _kept_counts(it: Iteration) -> dict[str, int]:
     return counts
 
 
+def _validated(metrics: dict) -> bool:
+    """Whether stored metrics hold what the gate reads (older code wrote no per-item scores)."""
+    return "validation" in metrics and "validation_items" in metrics
+
+
 def _forget_unvalidated(work: Path) -> None:
     """Drop iteration summaries that are damaged or that older code wrote without validation
     scores, so self_improve redoes their training and evaluation from the harvest they kept."""
     for path in work.glob("iter*/summary.json"):
-        if "validation" not in _read(path).get("metrics", {}):
+        if not _validated(_read(path).get("metrics", {})):
             path.unlink()
 
 
