@@ -233,7 +233,7 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
     items = {metric: last["validation_items"][metric],
              entry_key(metric): base["validation_items"][metric]}
     return CellResult(scores, budget, last["groups"], curves, extra, validation=validation,
-                      generations=last.get("generations", []), validation_items=items)
+                      generations=last["generations"], validation_items=items)
 
 
 def _kept_counts(it: Iteration) -> dict[str, int]:

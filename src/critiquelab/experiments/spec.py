@@ -15,9 +15,9 @@ class Gate:
 
     reference: "trivial" (the metric's trivial baseline on validation), "arm:<name>" (that
     arm's validation value), "entry" (the same cell's model as it entered its last stage,
-    stored as `<metric>@entry` in `validation` and `validation_items`: an RL stage must improve
-    the model it was given) or "start" (the first quarter of the cell's `metric` curve, which
-    the last quarter must beat: RL rewards, SRL similarity).
+    stored as `<metric>@entry` in `validation` and `validation_items`: an RL stage or a
+    self-training loop must improve the model it was given) or "start" (the first quarter of
+    the cell's `metric` curve, which the last quarter must beat: RL rewards, SRL similarity).
     """
 
     metric: str
