@@ -50,6 +50,9 @@ SAMPLED = tuple(f"pass_at_{k}" for k in KS) + ("answer_entropy",)
 # Each arm's second round on its wrong samples (training/self_improve.py `harvest`).
 SECOND_ROUND = {"vanilla": "none", "critique-in-loop": "refine",
                 "vanilla-same-budget": "resample", "random-prefix": "restart"}
+# Each arm must solve more validation problems after its last iteration than its base did,
+# by a paired 95% CI over the items: the gate reads validation only, never a test split.
+GATE = Gate("solve_accuracy", "entry")
 REFERENCE = "critique-in-loop"
 MATCHED = ("vanilla-same-budget", "random-prefix")  # as many generations as REFERENCE
 
@@ -85,10 +88,7 @@ class SelfTrain(Experiment):
                 "drift away from hard problems, and does critiquing and refining its wrong "
                 "solutions keep them in, beyond what as many more samples or restarts from "
                 "prefixes of the same length do?")
-    # Each arm must solve more validation problems after its last iteration than its base
-    # did, by a paired 95% CI over the items: the gate reads validation only, never a test split.
-    arm_table = tuple(Arm(a, a, "solve", "self-improve", Gate("solve_accuracy", "entry"))
-                      for a in SECOND_ROUND)
+    arm_table = tuple(Arm(a, a, "solve", "self-improve", GATE) for a in SECOND_ROUND)
     matching = "tokens"  # per iteration, as self_improve trains
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", *SAMPLED, "coverage")
@@ -104,7 +104,7 @@ class SelfTrain(Experiment):
                                hard_band(ctx.params["id_difficulties"]), {})
         path = ctx.work_dir() / "base_metrics.json"
         cached = _read(path)
-        if _validated(cached):  # missing, damaged, or written without validation items: redo
+        if "validation_items" in cached:  # missing, damaged, or written by older code: redo
             state.base_metrics = cached
         else:
             model, tok = load_model(str(chain.base_dir))
@@ -228,7 +228,7 @@ def cell_result(state: SelfTrainState, iterations: list[Iteration]) -> CellResul
     extra = {"iterations": rows, "hard": list(state.hard),
              "pool_hard_share": rows[0]["pool_hard_share"],
              "distinct_structures": last["scores"]["distinct_structures"]}
-    base, metric = state.base_metrics, "solve_accuracy"
+    base, metric = state.base_metrics, GATE.metric
     validation = {**last["validation"], entry_key(metric): base["validation"][metric]}
     items = {metric: last["validation_items"][metric],
              entry_key(metric): base["validation_items"][metric]}
@@ -243,16 +243,12 @@ def _kept_counts(it: Iteration) -> dict[str, int]:
     return counts
 
 
-def _validated(metrics: dict) -> bool:
-    """Whether stored metrics hold what the gate reads (older code wrote no per-item scores)."""
-    return "validation" in metrics and "validation_items" in metrics
-
-
 def _forget_unvalidated(work: Path) -> None:
-    """Drop iteration summaries that are damaged or that older code wrote without validation
-    scores, so self_improve redoes their training and evaluation from the harvest they kept."""
+    """Drop iteration summaries that are damaged or that older code wrote without per-item
+    validation scores, so self_improve redoes their training and evaluation from the harvest
+    they kept."""
     for path in work.glob("iter*/summary.json"):
-        if not _validated(_read(path).get("metrics", {})):
+        if "validation_items" not in _read(path).get("metrics", {}):
             path.unlink()
 
 
