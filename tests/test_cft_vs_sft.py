@@ -62,8 +62,13 @@ def test_smoke_end_to_end(tmp_path, base_cache, monkeypatch, capsys):
     assert set(res["trivial"]) >= {"solve_accuracy", "critique_accuracy", "error_localization"}
     assert isinstance(res["floors"], list)
     assert all(f["value"] <= f["trivial"] for f in res["floors"])
+    assert set(res["objective_fit"]) == set(TRAINED)  # held-out fit to its own records
+    for v in res["objective_fit"].values():
+        assert v["against"] == "entry" and v["value"] < 0 and v["reference"] < 0
+        assert v["passed"] == (v["difference"]["ci95"][0] > 0)
     report = (out / "report.md").read_text()
-    for needle in ("Resolved config", "p_holm", "Per seed", "Validity gates", "commit"):
+    for needle in ("Resolved config", "p_holm", "Per seed", "Validity gates", "commit",
+                   "Held-out fit"):
         assert needle in report
     for name in ("report.html", "solve_accuracy.png", "budget_curve.png", "by_difficulty.png"):
         assert (out / name).stat().st_size > 0
@@ -109,3 +114,26 @@ def test_bad_overrides_exit_2_with_one_line(tmp_path, monkeypatch, capsys, overr
     assert code == 2 and "Traceback" not in err
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and needle in lines[0], err
+
+
+def test_held_out_records_are_the_arms_kind_on_validation_problems(tmp_path):
+    """Each arm's fit is measured on one record per validation problem, the same for every
+    seed, of the kind it trains on; an arm with its own record stream gets none by default."""
+    from critiquelab.experiments import get_experiment
+    from critiquelab.experiments.chain_common import ChainState, chain_splits
+    from critiquelab.experiments.runner import make_context
+    from critiquelab.formats import COMPACT
+
+    exp = get_experiment("cft-vs-sft")
+    ctx = make_context(exp, "smoke", 1, tmp_path / "run", tmp_path / "cache", progress=False)
+    world, splits = chain_splits(ctx.params)
+    state = ChainState(world, COMPACT, splits, {}, [], ctx.params)
+    validation = {p.id for p in splits["validation"]}
+    for arm in TRAINED:
+        held = exp.heldout(ctx, state, arm)
+        assert len(held) == len(splits["validation"]) == len({id(r) for r in held})
+        assert held == exp.heldout(ctx, state, arm)  # seeded, not drawn per call
+        if arm != "continued-pretraining":  # stage 0's text carries no problem id
+            assert {r["problem_id"] for r in held} <= validation
+    assert "Critique" in exp.heldout(ctx, state, "cft")[0]["prompt"]
+    assert exp.heldout(ctx, state, "base") == []

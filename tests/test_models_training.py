@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from critiquelab.errors import UsageError
 from critiquelab.models import build_char_tokenizer, load_model, save_model
 from critiquelab.models.generate import cut_at_stop, generate
-from critiquelab.training import TrainConfig, train
+from critiquelab.training import TrainConfig, record_logprobs, train
 from critiquelab.training.sft import last_checkpoint, prepare_dataset
 
 TOK = build_char_tokenizer()
@@ -189,3 +189,20 @@ def test_trained_model_memorises_and_generates_greedily(tmp_path):
     assert result.loss_curve[-1][1] < result.loss_curve[0][1] / 10
     outs = generate(model, tok, ["A:", "B:"], 12)
     assert [o[0] for o in outs] == ["1+2=3\n", "7*6=42\n"]
+
+
+def test_held_out_logprobs_score_the_trained_tokens_and_rise_with_training(tmp_path):
+    """record_logprobs is minus the trainer's per-record loss (prompt masked, EOS scored)."""
+    records = [{"prompt": f"Q{i}: ", "completion": f"{i} {i} {i}\n"} for i in range(8)]
+    model, tok = load_model("tiny-xs", seed=0)
+    data, _ = prepare_dataset(tok, records, max_length=64)
+    ours = record_logprobs(model, tok, records)
+    for logp, ids, labels in zip(ours, data["input_ids"], data["labels"], strict=True):
+        with torch.no_grad():
+            loss = model(torch.tensor([ids]), labels=torch.tensor([labels])).loss.item()
+        assert logp == pytest.approx(-loss, abs=1e-5)
+    text = record_logprobs(model, tok, [{"text": "1 1 1"}])
+    assert len(text) == 1 and text[0] < 0
+    assert record_logprobs(model, tok, []) == []
+    trained, tok, _ = _train(records, tmp_path, max_steps=12)
+    assert sum(record_logprobs(trained, tok, records)) > sum(ours)

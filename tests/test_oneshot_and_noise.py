@@ -122,6 +122,7 @@ def test_critique_noise_smoke(tmp_path, cache):
     wrong = [res["extra"][f"cft-noise-{p}"][0]["wrong_critiques"]
              for p in (0.0, 0.1, 0.2, 0.3, 0.5)]
     assert wrong[0] == 0.0 and wrong == sorted(wrong) and 0.3 < wrong[-1] < 0.7
+    assert set(res["objective_fit"]) == set(arms) - {"base"}  # noise arms: their own critiques
     assert any("sft-gold" in c and ("stops" in c or "does not beat" in c or "every noise" in c
                                     or "no noise level" in c) for c in res["conclusions"])
     assert (tmp_path / "run" / "solve_accuracy_sweep.png").stat().st_size > 0

@@ -10,7 +10,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from critiquelab.evaluation.stats import bootstrap_ci, holm, paired_difference
-from critiquelab.experiments.spec import CellResult, Experiment, RunContext, entry_key
+from critiquelab.experiments.spec import (
+    OBJECTIVE_FIT,
+    CellResult,
+    Experiment,
+    Gate,
+    RunContext,
+    entry_key,
+)
 from critiquelab.io import atomic_write_json
 from critiquelab.reporting.report import margin_text
 
@@ -39,6 +46,9 @@ def aggregate(exp: Experiment, ctx: RunContext, cells: Cells, trivial: dict,
             curve_pts[arm] = budget_curve(runs, bases)
     validity = {a: gate_result(exp, a, cells, ctx, trivial) for a in arms_run
                 if exp.arm(a).trained and exp.arm(a).gate}
+    fit = Gate(OBJECTIVE_FIT, "entry")
+    objective_fit = {a: gate_result(exp, a, cells, ctx, trivial, fit) for a in arms_run
+                     if all(OBJECTIVE_FIT in cells[a, s].validation_items for s in ctx.seeds)}
     floors = [{"arm": a, "metric": m, "split": sp, "value": c["mean"],
                "trivial": trivial[m][sp]}
               for a in arms_run for m, by_sp in arms[a].items() for sp, c in by_sp.items()
@@ -52,7 +62,8 @@ def aggregate(exp: Experiment, ctx: RunContext, cells: Cells, trivial: dict,
               for m, by_sp in cells[arms_run[0], ctx.seeds[0]].scores.items()},
         "arms": arms, "per_seed": per_seed,
         "comparisons": comparisons(exp, ctx, cells, validity, floors, bases),
-        "validity": validity, "trivial": trivial, "floors": floors,
+        "validity": validity, "objective_fit": objective_fit, "trivial": trivial,
+        "floors": floors,
         "budget": budget, "budget_curve": curve_pts, "by_difficulty": by_group,
         "curves": curves,
         "extra": {arm: [cells[arm, s].extra for s in ctx.seeds] for arm in arms_run},
@@ -100,13 +111,13 @@ GATE_TOLERANCE = 1e-9
 
 
 def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
-                trivial: dict) -> dict:
-    """Whether a trained arm beat its gate's reference on validation, seeds averaged: where the
-    cells hold per-item validation scores, the 95% CI of the paired difference must lie above
-    0, so a margin within the items' noise does not pass (optimistic still where validation
-    also picked the checkpoint); otherwise (curve gates, older cells) the mean must be
-    higher."""
-    gate = exp.arm(arm).gate
+                trivial: dict, gate: Gate | None = None) -> dict:
+    """Whether a trained arm beat its gate's reference (or `gate`'s) on validation, seeds
+    averaged: where the cells hold per-item validation scores, the 95% CI of the paired
+    difference must lie above 0, so a margin within the items' noise does not pass
+    (optimistic still where validation also picked the checkpoint); otherwise (curve gates,
+    older cells) the mean must be higher."""
+    gate = gate or exp.arm(arm).gate
     runs = [cells[arm, s] for s in ctx.seeds]
     ref_runs, ref_key = None, gate.metric
     if gate.reference == "start":

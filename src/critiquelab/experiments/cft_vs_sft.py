@@ -10,9 +10,12 @@ solves directly.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.aggregate import gate_text
 from critiquelab.experiments.chain_common import (
+    ARM_SOURCES,
     BASE,
     CFT,
     CONTINUED,
@@ -29,8 +32,16 @@ from critiquelab.experiments.chain_common import (
     trivial_baselines,
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
-from critiquelab.experiments.spec import CellResult, Comparison, Experiment, RunContext
+from critiquelab.experiments.spec import (
+    OBJECTIVE_FIT,
+    CellResult,
+    Comparison,
+    Experiment,
+    RunContext,
+    entry_key,
+)
 from critiquelab.models import load_model
+from critiquelab.training import record_logprobs
 
 
 class ChainFinetune(Experiment):
@@ -52,6 +63,16 @@ class ChainFinetune(Experiment):
         """The arm's endless seeded record stream (the budget takes its first examples)."""
         return arm_records(state, self.arm(arm).data, seed, ctx.params["error_rate"])
 
+    def heldout(self, ctx: RunContext, state: ChainState, arm: str) -> list[dict]:
+        """Records like the arm's training records, one per validation problem and the same for
+        every seed, on which its fit is measured (none where the arm's data is not a source
+        of `arm_records`; subclasses with their own record streams override this)."""
+        data = self.arm(arm).data
+        if data not in ARM_SOURCES:
+            return []
+        stream = arm_records(state, data, 0, ctx.params["error_rate"], split="validation")
+        return list(islice(stream, len(state.splits["validation"])))
+
     def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,
               records: list[dict], scores: dict) -> dict:
         """Experiment-specific facts about a trained cell (its records, its scores)."""
@@ -71,10 +92,17 @@ class ChainFinetune(Experiment):
                               validation_items=ev.validation_items)
         spec = FinetuneSpec.of(ctx.params["finetune"])
         records = take_examples(self.records(ctx, state, arm, seed), spec.examples, arm)
+        heldout = self.heldout(ctx, state, arm)
+        entry_fit = record_logprobs(model, tok, heldout)
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
                         probe(state, ctx.params, critique_gate), "solve_accuracy")
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
                       critique_gate, sound, done.outputs, done.validation_items)
+        if heldout:
+            fit = {OBJECTIVE_FIT: record_logprobs(done.model, done.tokenizer, heldout),
+                   entry_key(OBJECTIVE_FIT): entry_fit}
+            ev.validation_items.update(fit)
+            ev.validation.update({k: sum(v) / len(v) for k, v in fit.items()})
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
                           self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,
@@ -116,7 +144,7 @@ class CftVsSft(ChainFinetune):
                    f"Failed their validity gate (their comparisons are withheld): "
                    f"{', '.join(failed)}.")
         for arm in failed:
-            out += gate_curve(results, arm)
+            out += gate_curve(results, arm) + fit_sentence(results, arm)
         for arm in ("sft-gold", "cft"):
             for sp in self.splits:
                 a, b = arms[arm]["solve_accuracy"][sp], base["solve_accuracy"][sp]
@@ -139,6 +167,22 @@ def gate_curve(results: dict, arm: str) -> list[str]:
                        for i, (step, _) in enumerate(runs[0]))
     return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate, against "
             f"{gate['against']}: {gate_text(gate)})."]
+
+
+def fit_sentence(results: dict, arm: str) -> list[str]:
+    """Whether an arm fits its own kind of training records, held out, better than the model
+    it started from: what separates 'learned nothing' from 'learned what does not help'."""
+    fit = results.get("objective_fit", {}).get(arm)
+    if not fit or not fit.get("difference"):
+        return []
+    d = fit["difference"]
+    lo, hi = d["ci95"]
+    reading = ("it fits them better, so it learned its objective without passing its gate"
+               if lo > 0 else "it fits them worse" if hi < 0 else
+               "no change is resolved, so the model it started from already fitted them as well")
+    return [f"{arm}'s held-out log-likelihood of its own kind of training records (validation "
+            f"problems): {fit['value']:.4f} nats/token against {fit['reference']:.4f} for the "
+            f"model it started from, {d['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}]: {reading}."]
 
 
 def _pct(x: float) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from critiquelab.critics.base import ExactCritic
-from critiquelab.data.builders import cft_records, pretrain_corpus, sft_records
+from critiquelab.data.builders import SFT_SOURCES, cft_records, pretrain_corpus, sft_records
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
 from critiquelab.evaluation.metrics import (
     Candidate,
@@ -215,22 +215,31 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
     return path
 
 
-def _more_pretraining(state: ChainState, seed: int) -> Iterator[dict]:
-    """Fresh seeded draws of stage 0's mixture over its problems, pass after pass."""
-    rng = random.Random(f"continued-pretraining:{state.params['data_seed']}:{seed}")
+def _more_pretraining(state: ChainState, seed: int, split: str = "train") -> Iterator[dict]:
+    """Fresh seeded draws of stage 0's mixture over its problems (or, for a held-out measure,
+    over the `split`'s), pass after pass."""
+    held_out = split != "train"
+    rng = random.Random(f"continued-pretraining:{state.params['data_seed']}:{seed}"
+                        + (f":{split}" if held_out else ""))
+    problems = state.splits[split if held_out else "pretrain"]
     while True:
-        yield from _mixture(state.world, state.splits["pretrain"], state.params, rng)
+        yield from _mixture(state.world, problems, state.params, rng)
+
+
+# The record sources arm_records knows (an arm's `data`).
+ARM_SOURCES = (*SFT_SOURCES, "cft", "pretrain")
 
 
 def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
-                salt: str = "") -> Iterator[dict]:
+                salt: str = "", split: str = "train") -> Iterator[dict]:
     """An arm's seeded, endless record stream: `cft` critiques by the exact critic,
     imitation of `gold`, `raw` or `verified` solutions, or `pretrain`: more of stage 0's own
-    mixture (the control that fine-tuning gains are measured against)."""
+    mixture (the control that fine-tuning gains are measured against). `split` "validation"
+    draws the same kinds of records on validation problems, to measure fit held out."""
     if source == "pretrain":
-        return _more_pretraining(state, seed)
-    rng = random.Random(f"{salt or source}:{seed}")
-    problems = list(state.splits["train"])
+        return _more_pretraining(state, seed, split)
+    rng = random.Random(f"{salt or source}:{seed}" + ("" if split == "train" else f":{split}"))
+    problems = list(state.splits[split])
     rng.shuffle(problems)
     if source == "cft":
         return cft_records(state.world, problems, state.fmt, rng, ExactCritic(state.world),

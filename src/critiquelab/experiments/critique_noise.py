@@ -37,11 +37,12 @@ def noise_of(arm: str) -> float:
     return float(arm.removeprefix(PREFIX))
 
 
-def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict
-                    ) -> Iterator[dict]:
-    """Critique records by `critic` of the candidate stream of `seed`, shared by every arm."""
-    rng = random.Random(f"critique-noise:{seed}")
-    problems = list(state.splits["train"])
+def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict,
+                    split: str = "train") -> Iterator[dict]:
+    """Critique records by `critic` of the candidate stream of `seed`, shared by every arm
+    (on `split`'s problems: "validation" for the held-out fit)."""
+    rng = random.Random(f"critique-noise:{seed}" + ("" if split == "train" else f":{split}"))
+    problems = list(state.splits[split])
     rng.shuffle(problems)
     return cft_records(state.world, problems, state.fmt, rng, critic, params["error_rate"])
 
@@ -65,6 +66,13 @@ class CritiqueNoise(ChainFinetune):
             return super().records(ctx, state, arm, seed)
         return critique_stream(state, NoisyCritic(state.world, noise_of(arm), seed), seed,
                                ctx.params)
+
+    def heldout(self, ctx: RunContext, state: ChainState, arm: str) -> list[dict]:
+        if not arm.startswith(PREFIX):
+            return super().heldout(ctx, state, arm)
+        stream = critique_stream(state, NoisyCritic(state.world, noise_of(arm), 0), 0,
+                                 ctx.params, split="validation")
+        return list(islice(stream, len(state.splits["validation"])))
 
     def run_cell(self, ctx: RunContext, state: ChainState, arm: str, seed: int) -> CellResult:
         """cft-vs-sft's cell, plus the measured share of wrong training critiques."""

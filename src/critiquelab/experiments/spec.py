@@ -24,6 +24,12 @@ class Gate:
     reference: str
 
 
+# Held-out fit of a trained arm to its own training distribution: mean log-probability per
+# loss-bearing token of records drawn as its training records are but on validation problems,
+# stored with its `entry` value (the model the arm started from); reported, not gated.
+OBJECTIVE_FIT = "objective_logprob"
+
+
 def entry_key(metric: str) -> str:
     """Where a cell stores `metric` of the model that entered its last stage (gate "entry")."""
     return f"{metric}@entry"

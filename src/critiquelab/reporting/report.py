@@ -102,6 +102,21 @@ def validity_table(results: dict) -> tuple[list[str], list[list[str]]]:
             "gate"], rows
 
 
+def fit_table(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Each trained arm's held-out log-likelihood of its own kind of training records."""
+    rows = []
+    for arm, v in results.get("objective_fit", {}).items():
+        diff = v.get("difference")
+        lo, hi = diff["ci95"] if diff else (None, None)
+        rows.append([arm, f"{v['value']:.4f}", f"{v['reference']:.4f}",
+                     "means only" if diff is None else
+                     f"{diff['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}]",
+                     "higher" if lo is not None and lo > 0 else
+                     "lower" if hi is not None and hi < 0 else "not resolved"])
+    return ["arm", "kept model (nats/token)", "model it started from", "difference [95% CI]",
+            "fit"], rows
+
+
 def margin_text(gate: dict) -> str:
     """A gate's value minus its reference with the CI it passed on, or how else it was read."""
     diff = gate.get("difference")
@@ -156,6 +171,9 @@ def sections(results: dict) -> list[tuple[str, list[str] | tuple[list[str], list
         out.append(("Floors (at or below a trivial baseline)", floor_notes(results)))
     if results.get("validity"):
         out.append(("Validity gates", validity_table(results)))
+    if results.get("objective_fit"):
+        out.append(("Held-out fit to each arm's own kind of training records (validation "
+                    "problems)", fit_table(results)))
     if results["comparisons"]:
         out.append(("Comparisons (paired bootstrap; p Holm-adjusted across this report)",
                     comparison_table(results)))
