@@ -28,6 +28,9 @@ def sos_results() -> dict:
             "validity": {"stream-of-search": {"metric": "solve_accuracy", "value": 0.4,
                                               "reference": 0.1, "passed": True,
                                               "against": "arm:base"}},
+            "objective_fit": {"stream-of-search": {
+                "metric": "objective_logprob", "value": -0.5, "reference": -0.6, "passed": True,
+                "against": "entry", "difference": {"mean": 0.1, "ci95": [0.05, 0.15]}}},
             "trivial": {"solve_accuracy": {"held-out-targets": 0.125}},
             "floors": [], "conclusions": ["Search beats paths here."]}
 
@@ -54,6 +57,7 @@ def test_generated_tables_come_from_the_json_and_drift_is_caught(tmp_path):
     assert ("| stream-of-search | solve_accuracy | 40.0 | 10.0 (arm:base) | means only | passed |"
             in sos)
     assert "- Search beats paths here." in sos
+    assert "| stream-of-search | -0.5000 | -0.6000 | +0.1000 [+0.0500, +0.1500] | higher |" in sos
     assert "Not yet run at the default preset" in (
         root / "docs" / "experiments" / "cft-vs-sft.md").read_text()
     readme = (root / "README.md").read_text()

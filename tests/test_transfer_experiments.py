@@ -23,6 +23,7 @@ from critiquelab.experiments.runner import make_context, run_experiment
 from critiquelab.experiments.structure_vs_content import (
     CONTENT,
     PERTURBATIONS,
+    demonstrations,
     training_solutions,
 )
 from critiquelab.formats import COMPACT, solve_record
@@ -70,6 +71,10 @@ def test_perturbed_arms_carry_the_same_dose_of_unsound_demonstrations():
     assert unsound["numbers-0.5"] == unsound["delete-0.33"] == unsound["insert-0.33"]
     steps = {a: sum(count_steps(s) for _, s in arms[a]) for a in ("clean", "delete-0.33")}
     assert steps["delete-0.33"] < steps["clean"]
+    validation = splits["validation"]  # the held-out fit's records: the same dose there
+    held = list(demonstrations(state, "delete-0.33", 0, len(validation), share, "validation"))
+    assert {r["problem_id"] for r in held} <= {p.id for p in validation}
+    assert sum(1 - r["sound"] for r in held) == round(share * len(validation))
     one_step = {**splits, "train": [p for p in splits["train"] if p.difficulty == 1]}
     with pytest.raises(UsageError, match="makes no training solution unsound"):
         training_solutions(ChainState(world, COMPACT, one_step, {}, [Path("unused")]),
@@ -91,6 +96,7 @@ def test_structure_vs_content_smoke(tmp_path, cache):
     assert dose.pop("clean") == 0.0
     assert set(dose.values()) == {round(res["params"]["unsound_share"] * n) / n}
     assert any("the verifier rejects" in c for c in res["conclusions"])
+    assert set(res["objective_fit"]) == set(PERTURBATIONS)  # each on its own demonstrations
 
 
 

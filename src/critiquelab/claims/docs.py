@@ -20,7 +20,7 @@ from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
 from critiquelab.claims.render import effect_text, md_table, number_text
 from critiquelab.io import atomic_write_text
-from critiquelab.reporting.report import margin_text, metric_tables
+from critiquelab.reporting.report import fit_table, margin_text, metric_tables
 
 BEGIN = "<!-- BEGIN GENERATED: critiquelab docs -->"
 END = "<!-- END GENERATED -->"
@@ -119,6 +119,10 @@ def experiment_block(experiment: str, results: dict | None, source: str | None =
                      "when its mean is higher)\n\n" + md_table(
                          ["arm", "metric", "value", "reference", "margin [95% CI]", "gate"],
                          gates))
+    if results.get("objective_fit"):
+        parts.append("**Held-out fit to each arm's own kind of training records** (mean "
+                     "log-probability per loss-bearing token, one record per validation "
+                     "problem; reported, not a gate)\n\n" + md_table(*fit_table(results)))
     comps = [[c["arm"], c["baseline"], c["metric"], c["split"],
               effect_text(c["mean"], c["ci95"]),
               "–" if c.get("p_holm") is None else f"{c['p_holm']:.3f}",

@@ -45,10 +45,11 @@ DRAWS = 20
 DOSE = {"unsound_share": 0.5}
 
 
-def problem_order(state: ChainState, seed: int) -> list[Problem]:
-    """The training problems in the seeded order every arm of a seed walks."""
-    problems = list(state.splits["train"])
-    random.Random(f"structure-vs-content:{seed}").shuffle(problems)
+def problem_order(state: ChainState, seed: int, split: str = "train") -> list[Problem]:
+    """The training problems (or `split`'s) in the seeded order every arm of a seed walks."""
+    problems = list(state.splits[split])
+    random.Random(f"structure-vs-content:{seed}" + ("" if split == "train" else f":{split}")
+                  ).shuffle(problems)
     return problems
 
 
@@ -60,14 +61,14 @@ def unsound_slots(n: int, share: float, seed: int) -> set[int]:
     return set(random.Random(f"unsound-slots:{seed}").sample(range(n), round(share * n)))
 
 
-def training_solutions(state: ChainState, arm: str, seed: int, n: int,
-                       share: float) -> list[tuple[Problem, str]]:
+def training_solutions(state: ChainState, arm: str, seed: int, n: int, share: float,
+                       split: str = "train") -> list[tuple[Problem, str]]:
     """The arm's n demonstrations: canonical solutions of the problems in the seed's order,
     except at the unsound slots, where a perturbed arm puts the first of DRAWS seeded
     perturbations of the next problem that the verifier rejects. A problem the kind cannot
     break (a 1-step solution under shuffle) waits for the next clean slot. `insert` draws its
-    steps from the other training solutions."""
-    order = problem_order(state, seed)
+    steps from the other solutions of the same split."""
+    order = problem_order(state, seed, split)
     solve = state.world.solve
     if PERTURBATIONS[arm] is None:
         return [(p, solve(p)) for p in islice(cycle(order), n)]
@@ -98,12 +99,12 @@ def training_solutions(state: ChainState, arm: str, seed: int, n: int,
     return out
 
 
-def demonstrations(state: ChainState, arm: str, seed: int, n: int, share: float
-                   ) -> Iterator[dict]:
+def demonstrations(state: ChainState, arm: str, seed: int, n: int, share: float,
+                   split: str = "train") -> Iterator[dict]:
     """The arm's n solve records, each marked with the verifier's verdict."""
     return iter([solve_record(state.fmt, p.text, s, problem_id=p.id,
                               sound=float(state.world.verify(p, s).correct))
-                 for p, s in training_solutions(state, arm, seed, n, share)])
+                 for p, s in training_solutions(state, arm, seed, n, share, split)])
 
 
 @register_experiment
@@ -125,6 +126,10 @@ class StructureVsContent(ChainFinetune):
     def records(self, ctx: RunContext, state: ChainState, arm: str, seed: int):
         n = FinetuneSpec.of(ctx.params["finetune"]).examples
         return demonstrations(state, arm, seed, n, ctx.params["unsound_share"])
+
+    def heldout(self, ctx: RunContext, state: ChainState, arm: str) -> list[dict]:
+        n = len(state.splits["validation"])
+        return list(demonstrations(state, arm, 0, n, ctx.params["unsound_share"], "validation"))
 
     def extra(self, ctx: RunContext, state: ChainState, arm: str, seed: int,
               records: list[dict], scores: dict) -> dict:
