@@ -41,6 +41,7 @@ from critiquelab.experiments.spec import (
     entry_key,
 )
 from critiquelab.models import load_model
+from critiquelab.reporting.report import fit_direction
 from critiquelab.training import record_logprobs
 
 
@@ -177,9 +178,11 @@ def fit_sentence(results: dict, arm: str) -> list[str]:
         return []
     d = fit["difference"]
     lo, hi = d["ci95"]
-    reading = ("it fits them better, so it learned its objective without passing its gate"
-               if lo > 0 else "it fits them worse" if hi < 0 else
-               "no change is resolved, so the model it started from already fitted them as well")
+    reading = {"higher": "it fits them better, so it learned its objective without passing its "
+                         "gate",
+               "lower": "it fits them worse",
+               "not resolved": "no change is resolved, so the model it started from already "
+                               "fitted them as well"}[fit_direction(fit)]
     return [f"{arm}'s held-out log-likelihood of its own kind of training records (validation "
             f"problems): {fit['value']:.4f} nats/token against {fit['reference']:.4f} for the "
             f"model it started from, {d['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}]: {reading}."]

@@ -215,13 +215,17 @@ def pretrained_base(world: World, problems: list[Problem], ctx: RunContext,
     return path
 
 
+def stream_rng(name: str, split: str) -> random.Random:
+    """The seeded generator of a record stream: a training stream's seed is `name` (so training
+    data stays as it was), a held-out stream's adds its split."""
+    return random.Random(name if split == "train" else f"{name}:{split}")
+
+
 def _more_pretraining(state: ChainState, seed: int, split: str = "train") -> Iterator[dict]:
     """Fresh seeded draws of stage 0's mixture over its problems (or, for a held-out measure,
     over the `split`'s), pass after pass."""
-    held_out = split != "train"
-    rng = random.Random(f"continued-pretraining:{state.params['data_seed']}:{seed}"
-                        + (f":{split}" if held_out else ""))
-    problems = state.splits[split if held_out else "pretrain"]
+    rng = stream_rng(f"continued-pretraining:{state.params['data_seed']}:{seed}", split)
+    problems = state.splits["pretrain" if split == "train" else split]
     while True:
         yield from _mixture(state.world, problems, state.params, rng)
 
@@ -238,7 +242,7 @@ def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
     draws the same kinds of records on validation problems, to measure fit held out."""
     if source == "pretrain":
         return _more_pretraining(state, seed, split)
-    rng = random.Random(f"{salt or source}:{seed}" + ("" if split == "train" else f":{split}"))
+    rng = stream_rng(f"{salt or source}:{seed}", split)
     problems = list(state.splits[split])
     rng.shuffle(problems)
     if source == "cft":

@@ -9,7 +9,6 @@ a higher p. `sft-gold` and `sft-raw` are the imitation reference lines.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -26,6 +25,7 @@ from critiquelab.experiments.chain_common import (
     ChainState,
     half_budget,
     sft_arm,
+    stream_rng,
 )
 from critiquelab.experiments.spec import Arm, CellResult, RunContext
 
@@ -41,7 +41,7 @@ def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict,
                     split: str = "train") -> Iterator[dict]:
     """Critique records by `critic` of the candidate stream of `seed`, shared by every arm
     (on `split`'s problems: "validation" for the held-out fit)."""
-    rng = random.Random(f"critique-noise:{seed}" + ("" if split == "train" else f":{split}"))
+    rng = stream_rng(f"critique-noise:{seed}", split)
     problems = list(state.splits[split])
     rng.shuffle(problems)
     return cft_records(state.world, problems, state.fmt, rng, critic, params["error_rate"])

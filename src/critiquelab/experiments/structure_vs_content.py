@@ -23,7 +23,13 @@ from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import ChainFinetune
-from critiquelab.experiments.chain_common import BASE, PRESETS, SOLVE_GATE, ChainState
+from critiquelab.experiments.chain_common import (
+    BASE,
+    PRESETS,
+    SOLVE_GATE,
+    ChainState,
+    stream_rng,
+)
 from critiquelab.experiments.finetune import FinetuneSpec
 from critiquelab.experiments.spec import Arm, Comparison, RunContext
 from critiquelab.formats import solve_record
@@ -48,8 +54,7 @@ DOSE = {"unsound_share": 0.5}
 def problem_order(state: ChainState, seed: int, split: str = "train") -> list[Problem]:
     """The training problems (or `split`'s) in the seeded order every arm of a seed walks."""
     problems = list(state.splits[split])
-    random.Random(f"structure-vs-content:{seed}" + ("" if split == "train" else f":{split}")
-                  ).shuffle(problems)
+    stream_rng(f"structure-vs-content:{seed}", split).shuffle(problems)
     return problems
 
 

@@ -102,17 +102,21 @@ def validity_table(results: dict) -> tuple[list[str], list[list[str]]]:
             "gate"], rows
 
 
+def fit_direction(fit: dict) -> str:
+    """Whether an arm's held-out fit is resolved above or below its start's, by the paired CI."""
+    lo, hi = fit["difference"]["ci95"] if fit.get("difference") else (0.0, 0.0)
+    return "higher" if lo > 0 else "lower" if hi < 0 else "not resolved"
+
+
 def fit_table(results: dict) -> tuple[list[str], list[list[str]]]:
     """Each trained arm's held-out log-likelihood of its own kind of training records."""
     rows = []
     for arm, v in results.get("objective_fit", {}).items():
         diff = v.get("difference")
-        lo, hi = diff["ci95"] if diff else (None, None)
         rows.append([arm, f"{v['value']:.4f}", f"{v['reference']:.4f}",
                      "means only" if diff is None else
-                     f"{diff['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}]",
-                     "higher" if lo is not None and lo > 0 else
-                     "lower" if hi is not None and hi < 0 else "not resolved"])
+                     f"{diff['mean']:+.4f} [{diff['ci95'][0]:+.4f}, {diff['ci95'][1]:+.4f}]",
+                     fit_direction(v)])
     return ["arm", "kept model (nats/token)", "model it started from", "difference [95% CI]",
             "fit"], rows
 
