@@ -21,6 +21,7 @@ from pathlib import Path
 
 from calibration import default_context, emit
 
+from critiquelab.critics.format import FORMS
 from critiquelab.evaluation.metrics import critique_scores, solve_scores
 from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
 from critiquelab.experiments.finetune import SCHEDULES, take_examples
@@ -41,10 +42,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=320)
     ap.add_argument("--schedule", default="constant", choices=SCHEDULES)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--critique-form", default="steps", choices=FORMS,
+                    help="layout of the cft records (critics/format.py)")
+    ap.add_argument("--max-new-tokens", type=int, help="the probes' (default: the preset's)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
     ctx = default_context("cft-vs-sft")
+    ctx.params["critique_form"] = args.critique_form
+    ctx.params["max_new_tokens"] = args.max_new_tokens or ctx.params["max_new_tokens"]
     work = ctx.out_dir
     state, p = chain_setup(ctx), ctx.params
     batch = p["finetune"]["batch_size"]
@@ -64,8 +70,8 @@ def main() -> None:
                                progress=False).tokens
             solved = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
             judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
-            row = {"source": args.source, "lr": lr, "schedule": args.schedule, "step": step,
-                   "tokens": tokens,
+            row = {"source": args.source, "critique_form": args.critique_form, "lr": lr,
+                   "schedule": args.schedule, "step": step, "tokens": tokens,
                    **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
                    "wall_s": round(time.time() - start, 1)}

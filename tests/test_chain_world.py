@@ -202,6 +202,32 @@ def test_critic_names_the_injected_line(wp, seed, kind):
     assert c.first_error_step == err.first_error_step == parse_first_error(c.text)
 
 
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.integers(0, 10**6), st.sampled_from(ChainWorld.error_kinds))
+def test_checked_critique_compares_lines_and_reads_back_the_same(wp, seed, kind):
+    world, p = wp
+    sol = world.inject_error(p, random.Random(seed), kind).solution
+    steps, checked = (ExactCritic(world, form).critique(p, sol) for form in ("steps", "checked"))
+    assert parse_verdict(checked.text) == checked.verdict == steps.verdict
+    assert parse_first_error(checked.text) == steps.first_error_step == checked.first_error_step
+    lines = checked.text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Check: "):  # the verdict is what the comparison shows
+            own, theirs = (ln.split(": ", 1)[1] for ln in lines[i:i + 2])
+            assert (own == theirs) == lines[i + 2].endswith(": correct.")
+
+
+def test_checked_critique_of_the_canonical_solution():
+    world = get_world("chain")
+    p = world.generate(random.Random(5), 3)
+    text = ExactCritic(world, "checked").critique(p, world.solve(p)).text
+    first = world.solve(p).splitlines()[0]
+    assert text.splitlines()[:3] == [f"Check: {first}", f"Given: {first}", "Step 1: correct."]
+    assert text.endswith("Conclusion: right [END]") and "wrong" not in text
+    with pytest.raises(ValueError, match="unknown critique form"):
+        ExactCritic(world, "verbose").critique(p, world.solve(p))
+
+
 @FAST
 @given(problems(min_ops=2), st.integers(0, 10**6))
 def test_every_kind_is_used_as_asked_from_two_steps(wp, seed):

@@ -40,6 +40,7 @@ PARSERS = {
     "gsm8k critic": lambda t: GSM8KCritic().critique(GSM8K, t),
     "grading": lambda t: grade(t, "13"),
     "chain critic": lambda t: ExactCritic(CHAIN).critique(CHAIN_PROBLEM, t),
+    "chain critic, checked": lambda t: ExactCritic(CHAIN, "checked").critique(CHAIN_PROBLEM, t),
     "countdown critic": lambda t: ExactCritic(COUNTDOWN).critique(COUNTDOWN_PROBLEM, t),
     "critique parser": lambda t: (parse_verdict(t), parse_first_error(t)),
     "arithmetic": _arith,

@@ -27,15 +27,17 @@ class Critic(Protocol):
 
 
 class ExactCritic:
-    """Checks every line with the world's verifier; never wrong."""
+    """Checks every line with the world's verifier; never wrong. `form` is the critique
+    layout (critics/format.py)."""
 
-    def __init__(self, world: World):
-        self.world = world
+    def __init__(self, world: World, form: str = "steps"):
+        self.world, self.form = world, form
 
     def critique(self, problem: Problem, solution: str) -> Critique:
         v = self.world.verify(problem, solution)
         verdict = "right" if v.correct else "wrong"
-        return Critique(verdict, v.first_error_step, render_critique(v.steps, verdict))
+        return Critique(verdict, v.first_error_step,
+                        render_critique(v.steps, verdict, self.form))
 
 
 class NoisyCritic:

@@ -6,6 +6,14 @@ with the line used by the public CFT data, so datasets interoperate:
     Step 1: b = 7 + 5 = 12 correct.
     Step 2: wrong, 12 * 2 = 24 not 26.
     Conclusion: wrong [END]
+
+The `checked` form writes the line as the critic computes it and the candidate's line before
+each verdict, so a model judges by comparing two lines instead of deciding before it computes
+(each computed line reads as a solution line does):
+
+    Check: c = b * 2 = 12 * 2 = 24
+    Given: c = b * 2 = 12 * 2 = 26
+    Step 2: wrong.
 """
 
 from __future__ import annotations
@@ -19,17 +27,26 @@ from critiquelab.worlds.base import StepCheck
 _VERDICT = re.compile(r"Conclusion:[ \t]*(right|wrong)\b", re.IGNORECASE)
 _WRONG_STEP = re.compile(r"^[ \t]*Step[ \t]+(\d{1,9})[ \t]*:[ \t]*wrong\b",
                          re.IGNORECASE | re.MULTILINE)
+FORMS = ("steps", "checked")
 
 
 def conclusion(verdict: str) -> str:
     return f"Conclusion: {verdict} [END]"
 
 
-def render_critique(checks: Iterable[StepCheck], verdict: str) -> str:
-    """Render step checks (stopping at the first wrong one) and the closing verdict line."""
+def render_critique(checks: Iterable[StepCheck], verdict: str, form: str = "steps") -> str:
+    """Render step checks (stopping at the first wrong one) and the closing verdict line; the
+    `checked` form compares lines wherever the comparison shows the verdict."""
+    if form not in FORMS:
+        raise ValueError(f"unknown critique form '{form}' (known: {', '.join(FORMS)})")
     lines = []
     for c in checks:
-        if c.ok:
+        if form == "checked" and c.expected and (c.expected == c.line.strip()) == c.ok:
+            lines += [f"Check: {c.expected}", f"Given: {c.line.strip()}",
+                      f"Step {c.index}: {'correct' if c.ok else 'wrong'}."]
+            if not c.ok:
+                break
+        elif c.ok:
             lines.append(f"Step {c.index}: {c.note} correct.")
         else:
             lines.append(f"Step {c.index}: wrong, {c.reason}.")

@@ -56,6 +56,7 @@ class StepCheck:
     note: str  # what the line claims, as the critic restates it: "b = 7 + 5 = 12"
     reason: str = ""  # why the line is wrong; empty when ok
     kind: str = ""  # the world's name for what went wrong ("copy", "arithmetic"); empty when ok
+    expected: str = ""  # the line as it should read, by the critic's own computation; "" if unknown
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,14 @@ def check_step(step: Step, defs: Mapping[str, Def], vals: Mapping[str, int],
         "arithmetic", f"{fmt(*shown)} = {result}, not {step.value}")
 
 
+def expected_line(d: Def, vals: Mapping[str, int]) -> str:
+    """The canonical solution line for `d` ("" for a given constant, which no line computes)."""
+    if d.op is None:
+        return ""
+    left, right = (vals[a] if isinstance(a, str) else a for a in d.args)
+    return f"{d.var} = {d.rhs()} = {fmt(left, d.op, right)} = {vals[d.var]}"
+
+
 def check_answer(ans: Answer, reference: int, question: str, computed: set[str]) -> str:
     if ans.value is None:
         return "cannot read the answer"
@@ -130,15 +138,16 @@ def verify(problem: Problem, solution: str) -> Verification:
             answer, note = item, f"answer {item.text}"
             readable |= item.value is not None
             reason = check_answer(item, reference, problem.data["question"], computed)
-            kind = "answer" if reason else ""
+            kind, expected = ("answer" if reason else ""), f"Answer: {reference}"
         elif isinstance(item, Step):
             readable, note = True, item.note
             kind, reason = check_step(item, defs, vals, computed)
+            expected = expected_line(defs[item.target], vals) if item.target in defs else ""
             if item.target in defs and defs[item.target].op is not None:
                 computed.add(item.target)
         else:
-            note, reason, kind = line[:40], "cannot read this line", "unreadable"
-        checks.append(StepCheck(i, line, not reason, note, reason, kind))
+            note, reason, kind, expected = line[:40], "cannot read this line", "unreadable", ""
+        checks.append(StepCheck(i, line, not reason, note, reason, kind, expected))
     if checks and answer is None and checks[-1].ok:
         checks[-1] = replace(checks[-1], ok=False, reason="no Answer line", kind="answer")
     return Verification(
