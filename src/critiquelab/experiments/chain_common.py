@@ -52,8 +52,6 @@ SMOKE = {
     "finetune": {"steps": 8, "learning_rate": 3e-4, "batch_size": 16,
                  "lr_scheduler": "constant", "checkpoints": (0.25, 0.5, 1.0)},
     "error_rate": 0.45, "max_new_tokens": 120,
-    # The layout of the fine-tuning critiques (critics/format.py); stage 0's stay `steps`.
-    "critique_form": "steps",
 }
 DEFAULT = {
     **SMOKE,
@@ -248,6 +246,7 @@ def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
     problems = list(state.splits[split])
     rng.shuffle(problems)
     if source == "cft":
+        # `critique_form` (optional; critics/format.py) lays out the fine-tuning critiques only.
         critic = ExactCritic(state.world, state.params.get("critique_form", "steps"))
         return cft_records(state.world, problems, state.fmt, rng, critic, error_rate)
     return sft_records(state.world, problems, state.fmt, rng, source, error_rate)
