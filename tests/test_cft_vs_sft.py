@@ -42,6 +42,9 @@ def test_smoke_end_to_end(tmp_path, base_cache, monkeypatch, capsys):
     assert all(set(v) >= {"metric", "value", "reference", "passed"}
                for v in res["validity"].values())
     assert res["validity"]["cft"]["metric"] == "critique_accuracy"
+    for arm in ("sft-raw", "sft-verified", "sft-gold"):  # imitation arms: gated on their fit
+        assert res["validity"][arm] == res["objective_fit"][arm]
+        assert res["validity"][arm]["unit"] == "nats/token"
     for v in res["validity"].values():  # every gate read on per-item validation scores
         assert v["passed"] == (v["difference"]["ci95"][0] > 0)
     gate_curve = res["curves"]["cft"]["validation_critique_accuracy"][0]  # judged at checkpoints

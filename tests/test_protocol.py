@@ -16,10 +16,11 @@ from critiquelab.evaluation.stats import (
     t_ci,
     t_quantile,
 )
-from critiquelab.experiments.aggregate import gate_result
+from critiquelab.experiments.aggregate import gate_result, gate_text
 from critiquelab.experiments.config import merge, parse_set
 from critiquelab.experiments.runner import gate_inputs_missing, make_context, run_experiment
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate
+from critiquelab.reporting.report import validity_table
 
 
 class Dice(Experiment):
@@ -273,3 +274,16 @@ def test_config_file_then_set_and_bases_bounded_by_seeds(tmp_path):
     path.write_text("- not a mapping\n")
     with pytest.raises(UsageError, match="must hold a mapping"):
         load_config(path)
+
+
+def test_a_fit_gate_reads_in_its_unit_and_a_share_in_points():
+    fit = {"metric": "objective_logprob", "value": -0.81234, "reference": -0.81567,
+           "unit": "nats/token", "difference": {"mean": 0.00333, "ci95": [0.0011, 0.0052]}}
+    assert gate_text(fit) == ("objective_logprob -0.8123 vs -0.8157 nats/token, "
+                              "margin +0.0033 [+0.0011, +0.0052]")
+    share = {"metric": "solve_accuracy", "value": 0.31, "reference": 0.29,
+             "difference": {"mean": 0.02, "ci95": [-0.015, 0.054]}}
+    assert gate_text(share) == "solve_accuracy 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]"
+    assert validity_table({"validity": {"a": {**fit, "passed": True, "against": "entry"}}})[1] \
+        == [["a", "objective_logprob", "-0.8123", "-0.8157 (entry)",
+             "+0.0033 [+0.0011, +0.0052]", "passed"]]

@@ -20,7 +20,7 @@ from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
 from critiquelab.claims.render import effect_text, md_table, number_text
 from critiquelab.io import atomic_write_text
-from critiquelab.reporting.report import fit_table, margin_text, metric_tables
+from critiquelab.reporting.report import fit_table, gate_number, margin_text, metric_tables
 
 BEGIN = "<!-- BEGIN GENERATED: critiquelab docs -->"
 END = "<!-- END GENERATED -->"
@@ -109,8 +109,8 @@ def experiment_block(experiment: str, results: dict | None, source: str | None =
                          ["metric", *splits],
                          [[m, *(number_text(by_sp.get(sp)) for sp in splits)]
                           for m, by_sp in trivial.items()]))
-    gates = [[arm, g["metric"], number_text(g["value"]),
-              f"{number_text(g['reference'])} ({g['against']})", margin_text(g),
+    gates = [[arm, g["metric"], gate_number(g, g["value"]),
+              f"{gate_number(g, g['reference'])} ({g['against']})", margin_text(g),
               {True: "passed", False: "failed"}.get(g["passed"], "–")]
              for arm, g in results.get("validity", {}).items()]
     if gates:
@@ -122,7 +122,8 @@ def experiment_block(experiment: str, results: dict | None, source: str | None =
     if results.get("objective_fit"):
         parts.append("**Held-out fit to each arm's own kind of training records** (mean "
                      "log-probability per loss-bearing token, one record per validation "
-                     "problem; reported, not a gate)\n\n" + md_table(*fit_table(results)))
+                     "problem; the imitation arms' validity gate, reported for every "
+                     "arm)\n\n" + md_table(*fit_table(results)))
     comps = [[c["arm"], c["baseline"], c["metric"], c["split"],
               effect_text(c["mean"], c["ci95"]),
               "–" if c.get("p_holm") is None else f"{c['p_holm']:.3f}",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from critiquelab.evaluation.stats import bootstrap_ci, holm, paired_difference
 from critiquelab.experiments.spec import (
+    FIT_UNIT,
     OBJECTIVE_FIT,
     CellResult,
     Experiment,
@@ -139,7 +140,8 @@ def gate_result(exp: Experiment, arm: str, cells: Cells, ctx: RunContext,
                 else _mean([r.validation[ref_key] for r in ref_runs])
     out = {"metric": gate.metric, "value": value, "reference": reference,
            "passed": None if reference is None else value > reference + GATE_TOLERANCE,
-           "against": gate.reference}
+           "against": gate.reference, **({"unit": FIT_UNIT} if gate.metric == OBJECTIVE_FIT
+                                         else {})}
     if reference is None or gate.reference == "start":
         return out
     items = [r.validation_items.get(gate.metric) for r in runs]
@@ -205,8 +207,12 @@ def _mean(values: list[float]) -> float:
 
 
 def gate_text(gate: dict) -> str:
-    """'metric 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]': what a gate compared, in a line."""
-    text = f"{gate.get('metric')} {_pct(gate.get('value'))} vs {_pct(gate.get('reference'))}"
+    """'metric 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]': what a gate compared, in a line (a fit
+    in its unit)."""
+    unit = gate.get("unit")
+    number = _pct if not unit else lambda x: "n/a" if x is None else f"{x:.4f}"
+    text = (f"{gate.get('metric')} {number(gate.get('value'))} vs "
+            f"{number(gate.get('reference'))}" + (f" {unit}" if unit else ""))
     return text + (f", margin {margin_text(gate)}" if gate.get("difference") else "")
 
 

@@ -22,7 +22,7 @@ from critiquelab.evaluation.metrics import (
     solve_scores,
 )
 from critiquelab.experiments.bases import base_key, install_shipped
-from critiquelab.experiments.spec import Arm, Gate, RunContext
+from critiquelab.experiments.spec import OBJECTIVE_FIT, Arm, Gate, RunContext
 from critiquelab.formats import COMPACT, PromptFormat
 from critiquelab.io import atomic_write_json, stable_hash
 from critiquelab.models import load_model, save_model
@@ -94,15 +94,21 @@ def half_budget(preset: dict) -> dict:
     return {**preset, "finetune": {**ft, "steps": ft["steps"] // 2}}
 
 
-# Gates: an SFT arm must solve validation problems better than the base it started from; a
-# CFT arm must judge validation candidates better than always giving the majority verdict.
+# Gates. An imitation arm must fit held-out demonstrations of its own kind better than the
+# model it started from: that is what it trains for, and its solving is what the comparisons
+# measure (an arm that faithfully imitates flawed or perturbed demonstrations may well solve
+# worse, so a solving gate would withhold exactly the results it exists to show). A CFT arm
+# must judge validation candidates better than always giving the majority verdict. Arms
+# outside the chain fine-tunes (one-shot, sequencing) keep the solving gate.
+IMITATION_GATE = Gate(OBJECTIVE_FIT, "entry")
 SOLVE_GATE = Gate("solve_accuracy", "arm:base")
 CRITIQUE_GATE = Gate("critique_accuracy", "trivial")
 BASE = Arm("base")
 
 
 def sft_arm(source: str) -> Arm:
-    return Arm(f"sft-{source}", data=source, objective="solve", trainer="sft", gate=SOLVE_GATE)
+    return Arm(f"sft-{source}", data=source, objective="solve", trainer="sft",
+               gate=IMITATION_GATE)
 
 
 CFT = Arm("cft", data="cft", objective="critique", trainer="sft", gate=CRITIQUE_GATE)

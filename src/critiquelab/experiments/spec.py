@@ -26,8 +26,10 @@ class Gate:
 
 # Held-out fit of a trained arm to its own training distribution: mean log-probability per
 # loss-bearing token of records drawn as its training records are but on validation problems,
-# stored with its `entry` value (the model the arm started from); reported, not gated.
+# stored with its `entry` value (the model the arm started from). Reported for every chain
+# fine-tune; the imitation arms' gate (chain_common.IMITATION_GATE).
 OBJECTIVE_FIT = "objective_logprob"
+FIT_UNIT = "nats/token"
 
 
 def entry_key(metric: str) -> str:

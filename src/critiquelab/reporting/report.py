@@ -94,8 +94,16 @@ def _p(p: float | None) -> str:
     return "–" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def gate_number(gate: dict, x: float | None) -> str:
+    """A gate's value or reference: points for a share, 4 decimals for a fit in its `unit`."""
+    if x is None:
+        return "n/a"
+    return f"{x:.4f}" if gate.get("unit") else pct(x)
+
+
 def validity_table(results: dict) -> tuple[list[str], list[list[str]]]:
-    rows = [[arm, v["metric"], pct(v["value"]), f"{pct(v['reference'])} ({v.get('against')})",
+    rows = [[arm, v["metric"], gate_number(v, v["value"]),
+             f"{gate_number(v, v['reference'])} ({v.get('against')})",
              margin_text(v), {True: "passed", False: "FAILED", None: "n/a"}[v["passed"]]]
             for arm, v in results.get("validity", {}).items()]
     return ["arm", "gate metric (validation)", "value", "reference", "margin [95% CI]",
@@ -127,6 +135,8 @@ def margin_text(gate: dict) -> str:
     if diff is None:
         return "means only"
     lo, hi = diff["ci95"]
+    if gate.get("unit"):
+        return f"{diff['mean']:+.4f} [{lo:+.4f}, {hi:+.4f}]"
     return f"{100 * diff['mean']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
 
 
