@@ -4,6 +4,10 @@ every cell the same scores as one process; the thread budget follows the free co
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +81,39 @@ def test_thread_budget_splits_the_free_cores(monkeypatch):
     assert thread_budget(1) == 1  # a fully busy machine still gets one thread
     monkeypatch.setenv(THREADS_ENV, "3")
     assert thread_budget(2) == 3
+
+
+ORPHAN = """
+import os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from critiquelab.experiments.executors import exit_with_parent
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=exit_with_parent,
+                               initargs=(os.getpid(),))
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 600)
+    time.sleep(1)
+    os._exit(0)  # as a killed run: no shutdown, the worker mid-cell
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_worker_ends_when_its_run_is_killed(tmp_path):
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    worker = int(r.stdout.split()[0])
+    deadline = time.monotonic() + 60  # a liveness bound, not a timing: it polls every 2 s
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(worker)

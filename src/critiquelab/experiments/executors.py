@@ -8,6 +8,7 @@ through submitit; ctx.executor_options go to submitit (e.g. slurm_partition, tim
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -75,6 +76,21 @@ def compute_cell_with_threads(name: str, ctx: RunContext, arm: str, seed: int,
     return arm, seed
 
 
+PARENT_POLL_S = 2.0
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this process once `parent` is gone, so a killed run leaves no
+    worker computing a cell nobody will collect (its finished cells are already on disk)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _run_local(exp: Experiment, ctx: RunContext, todo: list[Cell],
                advance: Callable[[], None]) -> None:
     from critiquelab.experiments.runner import compute_cell
@@ -88,7 +104,8 @@ def _run_local(exp: Experiment, ctx: RunContext, todo: list[Cell],
             advance()
         return
     console.log(f"{len(todo)} cells on {workers} worker processes x {threads} thread(s)")
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(compute_cell_with_threads, exp.name, ctx, arm, seed, threads)
                    for arm, seed in todo]
         for future in as_completed(futures):
