@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -99,21 +97,10 @@ if __name__ == "__main__":
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_a_worker_ends_when_its_run_is_killed(tmp_path):
+    """The worker holds the run's stdout: reading it to the end returns only once the worker
+    has exited (an orphan that went on computing would hold it for the 600 s cell)."""
     script = tmp_path / "orphan.py"
     script.write_text(ORPHAN)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
-    worker = int(r.stdout.split()[0])
-    deadline = time.monotonic() + 60  # a liveness bound, not a timing: it polls every 2 s
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not _alive(worker)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and int(r.stdout.split()[0]) > 0, r.stderr[-2000:]

@@ -20,7 +20,7 @@ from critiquelab.experiments.spec import (
     entry_key,
 )
 from critiquelab.io import atomic_write_json
-from critiquelab.reporting.report import margin_text
+from critiquelab.reporting.report import gate_number, margin_text
 
 Cells = dict[tuple[str, int], CellResult]
 
@@ -210,14 +210,13 @@ def gate_text(gate: dict) -> str:
     """'metric 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]': what a gate compared, in a line (a fit
     in its unit)."""
     unit = gate.get("unit")
-    number = _pct if not unit else lambda x: "n/a" if x is None else f"{x:.4f}"
+
+    def number(x: float | None) -> str:
+        return gate_number(gate, x) + ("%" if x is not None and not unit else "")
+
     text = (f"{gate.get('metric')} {number(gate.get('value'))} vs "
             f"{number(gate.get('reference'))}" + (f" {unit}" if unit else ""))
     return text + (f", margin {margin_text(gate)}" if gate.get("difference") else "")
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def commit() -> str | None:

@@ -120,11 +120,9 @@ def fit_table(results: dict) -> tuple[list[str], list[list[str]]]:
     """Each trained arm's held-out log-likelihood of its own kind of training records."""
     rows = []
     for arm, v in results.get("objective_fit", {}).items():
-        diff = v.get("difference")
-        rows.append([arm, f"{v['value']:.4f}", f"{v['reference']:.4f}",
-                     "means only" if diff is None else
-                     f"{diff['mean']:+.4f} [{diff['ci95'][0]:+.4f}, {diff['ci95'][1]:+.4f}]",
-                     fit_direction(v)])
+        fit = {"unit": "nats/token", **v}  # results written before fits carried their unit
+        rows.append([arm, gate_number(fit, fit["value"]), gate_number(fit, fit["reference"]),
+                     margin_text(fit), fit_direction(fit)])
     return ["arm", "kept model (nats/token)", "model it started from", "difference [95% CI]",
             "fit"], rows
 
