@@ -13,7 +13,9 @@ included, so the testbed's targets (sound solutions on composed problems; each o
 clearly above its trivial baseline) are calibrated without reading a test item. Per probe:
 solve accuracy, sound solutions (every line right), the trivial baseline (always the most
 common reference answer), the share of the most common *model* answer (a base that guesses a
-constant), solving by difficulty, and what the first wrong line of each unsound solution lacks
+constant), solving by difficulty and by depth (the longest chain of operations that must run
+one after another: a 4-operation problem may be 3 deep), and what the first wrong line of each
+unsound solution lacks
 (`first_error`: plan, copy, lookup, arithmetic, answer or unreadable, as the chain world's
 exact check classifies it), which says which skill a recipe has to teach. `--pretrain-distractors
 LO HI` redraws the pretraining problems with that many distractor definitions (the probes keep
@@ -55,6 +57,7 @@ from critiquelab.training.loop import last_checkpoint
 from critiquelab.worlds import Problem, Verification, World, get_world
 from critiquelab.worlds.chain import TRACES
 from critiquelab.worlds.chain.check import ERROR_KINDS
+from critiquelab.worlds.chain.model import definitions, depth
 
 SOUND_TARGET, OOD_MARGIN = 0.5, 0.10  # the testbed's targets for the default base
 
@@ -95,8 +98,9 @@ def first_error(v: Verification) -> str:
 
 
 def score(world: World, model, tok, problems: list[Problem], max_new_tokens: int = 160) -> dict:
-    """Solve, sound, trivial baseline, top model answer, solving by difficulty and first-error
-    kinds on a probe."""
+    """Solve, sound, trivial baseline, top model answer, solving by difficulty and by depth
+    ([share, problems], and each share as `solve_depth<d>` for the docs' tables), and
+    first-error kinds on a probe."""
     got = solve_scores(world, model, tok, COMPACT, problems, max_new_tokens)
     solved = got.scores["solve_accuracy"]
     checks = [world.verify(q, o) for q, o in zip(problems, got.outputs, strict=True)]
@@ -105,13 +109,17 @@ def score(world: World, model, tok, problems: list[Problem], max_new_tokens: int
     answers = collections.Counter(o.strip().splitlines()[-1] if o.strip() else ""
                                   for o in got.outputs)
     by_difficulty: dict[int, list[float]] = collections.defaultdict(list)
+    by_depth: dict[int, list[float]] = collections.defaultdict(list)
     for q, s in zip(problems, solved, strict=True):
         by_difficulty[q.difficulty].append(s)
+        by_depth[depth(definitions(q), q.data["question"])].append(s)
     n = len(problems)
     return {"solve": sum(solved) / n, "sound": sum(sound) / n,
             "trivial": collections.Counter(q.answer for q in problems).most_common(1)[0][1] / n,
             "top_answer_share": answers.most_common(1)[0][1] / n,
             "by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_difficulty.items())},
+            "by_depth": {d: [sum(v) / len(v), len(v)] for d, v in sorted(by_depth.items())},
+            **{f"solve_depth{d}": sum(v) / len(v) for d, v in sorted(by_depth.items())},
             "first_error": {k: kinds[k] / n for k in ERROR_KINDS}}
 
 

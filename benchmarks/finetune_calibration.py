@@ -8,25 +8,29 @@ For each learning rate, trains on the arm's record stream (`gold`, `raw`, `verif
 `pretrain`) at the default batch along one `--schedule` (constant, or linear or cosine decay
 to 0 at `--steps`), resuming between evaluation points; one
 JSON line per point: greedy validation solve accuracy, the validation candidates' critique
-accuracy and error localisation, and the trivial references (the most common answer, the
-majority verdict). Only validation is scored: a budget chosen from these curves never saw a test
-problem.
+accuracy and error localisation, the trivial references (the most common answer, the
+majority verdict), and the held-out fit the runner gates imitation arms on: the mean
+log-likelihood (nats/token) of one record of the arm's own kind per validation problem, with
+its paired 95% CI against the starting model (`fit_gain`). Only validation is scored: a
+budget chosen from these curves never saw a test problem.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from itertools import islice
 from pathlib import Path
 
 from calibration import default_context, emit
 
 from critiquelab.critics.format import FORMS
 from critiquelab.evaluation.metrics import critique_scores, solve_scores
+from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
 from critiquelab.experiments.finetune import SCHEDULES, take_examples
 from critiquelab.models import load_model
-from critiquelab.training import TrainConfig, train
+from critiquelab.training import TrainConfig, record_logprobs, train
 
 
 def mean(values: list[float]) -> float:
@@ -58,8 +62,11 @@ def main() -> None:
                             args.steps * batch, args.source)
     trivial = trivial_baselines(state, ("validation",))
     val, cands = state.splits["validation"], state.candidates["validation"]
+    heldout = list(islice(arm_records(state, args.source, 0, p["error_rate"], split="validation"),
+                          len(val)))
     for lr in args.lr:
         model, tok = load_model(str(state.base_dir))
+        entry = record_logprobs(model, tok, heldout)
         start, tokens = time.time(), 0
         for step in [0, *range(args.every, args.steps + 1, args.every)]:
             if step:
@@ -70,10 +77,14 @@ def main() -> None:
                                progress=False).tokens
             solved = solve_scores(state.world, model, tok, state.fmt, val, p["max_new_tokens"])
             judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
+            fit = record_logprobs(model, tok, heldout)
+            gain = paired_difference([fit], [entry])
             row = {"source": args.source, "critique_form": args.critique_form, "lr": lr,
                    "schedule": args.schedule, "step": step, "tokens": tokens,
                    **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
+                   "objective_logprob": mean(fit),
+                   "fit_gain": [round(gain["mean"], 5), *(round(x, 5) for x in gain["ci95"])],
                    "wall_s": round(time.time() - start, 1)}
             emit(args.out, row)
 

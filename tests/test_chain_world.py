@@ -15,7 +15,7 @@ from critiquelab.worlds.chain import ChainWorld
 from critiquelab.worlds.chain.arith import Bin, Neg, Num, ParseError, evaluate, parse_expr
 from critiquelab.worlds.chain.check import ERROR_KINDS
 from critiquelab.worlds.chain.inject import trace
-from critiquelab.worlds.chain.model import definitions, needed_order, values
+from critiquelab.worlds.chain.model import definitions, depth, needed_order, values
 
 EXAMPLE = "c = b * 2. a = 7. b = a + 5. d = c - a. Find d."
 EXAMPLE_SOLUTION = ("b = a + 5 = 7 + 5 = 12\nc = b * 2 = 12 * 2 = 24\nd = c - a = 24 - 7 = 17\n"
@@ -203,26 +203,35 @@ def test_critic_names_the_injected_line(wp, seed, kind):
 
 
 @settings(max_examples=40, deadline=None)
-@given(problems(), st.integers(0, 10**6), st.sampled_from(ChainWorld.error_kinds))
-def test_checked_critique_compares_lines_and_reads_back_the_same(wp, seed, kind):
+@given(problems(), st.integers(0, 10**6), st.sampled_from(ChainWorld.error_kinds),
+       st.sampled_from(("checked", "recomputed")))
+def test_compared_critiques_read_back_as_the_steps_form(wp, seed, kind, form):
     world, p = wp
-    sol = world.inject_error(p, random.Random(seed), kind).solution
-    steps, checked = (ExactCritic(world, form).critique(p, sol) for form in ("steps", "checked"))
-    assert parse_verdict(checked.text) == checked.verdict == steps.verdict
-    assert parse_first_error(checked.text) == steps.first_error_step == checked.first_error_step
-    lines = checked.text.splitlines()
+    err = world.inject_error(p, random.Random(seed), kind)
+    steps, compared = (ExactCritic(world, f).critique(p, err.solution) for f in ("steps", form))
+    assert parse_verdict(compared.text) == compared.verdict == steps.verdict
+    assert parse_first_error(compared.text) == steps.first_error_step == compared.first_error_step
+    lines, theirs = compared.text.splitlines(), err.solution.splitlines()
     for i, line in enumerate(lines):
-        if line.startswith("Check: "):  # the verdict is what the comparison shows
-            own, theirs = (ln.split(": ", 1)[1] for ln in lines[i:i + 2])
-            assert (own == theirs) == lines[i + 2].endswith(": correct.")
+        if line.startswith("Check: "):  # the verdict is what comparing the two lines shows
+            own, verdict = line.split(": ", 1)[1], lines[i + 1 + (form == "checked")]
+            index = int(verdict.split()[1].rstrip(":"))
+            if form == "checked":
+                assert lines[i + 1] == f"Given: {theirs[index - 1]}"
+            assert (own == theirs[index - 1]) == verdict.endswith(": correct.")
+    if form == "recomputed":  # every line it trains on is right: no candidate line is copied
+        assert not any(ln.startswith("Given: ") for ln in lines)
 
 
-def test_checked_critique_of_the_canonical_solution():
+@pytest.mark.parametrize("form", ["checked", "recomputed"])
+def test_compared_critique_of_the_canonical_solution(form):
     world = get_world("chain")
     p = world.generate(random.Random(5), 3)
-    text = ExactCritic(world, "checked").critique(p, world.solve(p)).text
+    text = ExactCritic(world, form).critique(p, world.solve(p)).text
     first = world.solve(p).splitlines()[0]
-    assert text.splitlines()[:3] == [f"Check: {first}", f"Given: {first}", "Step 1: correct."]
+    given = [f"Given: {first}"] if form == "checked" else []
+    head = [f"Check: {first}", *given, "Step 1: correct."]
+    assert text.splitlines()[:len(head)] == head
     assert text.endswith("Conclusion: right [END]") and "wrong" not in text
     with pytest.raises(ValueError, match="unknown critique form"):
         ExactCritic(world, "verbose").critique(p, world.solve(p))
@@ -352,3 +361,15 @@ def test_fake_reasons_read_like_real_ones(wp, seed):
     for check in world.verify(p, world.solve(p)).steps:
         reason = world.fake_reason(p, check, rng)
         assert ", not " in reason or reason.endswith("is used before it is computed")
+
+
+@pytest.mark.parametrize(("text", "ops", "deep"), [
+    ("c = b * 2. a = 7. b = a + 5. d = c - a. Find d.", 3, 3),   # one chain
+    ("a = 1. b = a + 2. c = a + 3. d = b + c. Find d.", 3, 2),   # two branches joined
+    ("a = 4. b = a - 1. x = b * 2. Find b.", 1, 1),              # a distractor left out
+])
+def test_depth_counts_the_longest_chain_not_every_operation(text, ops, deep):
+    p = get_world("chain").parse_problem(text)
+    defs = definitions(p)
+    assert len(needed_order(defs, p.data["question"])) == ops
+    assert depth(defs, p.data["question"]) == deep

@@ -14,6 +14,12 @@ each verdict, so a model judges by comparing two lines instead of deciding befor
     Check: c = b * 2 = 12 * 2 = 24
     Given: c = b * 2 = 12 * 2 = 26
     Step 2: wrong.
+
+The `recomputed` form writes only the critic's own line before each verdict, so every line a
+model learns from is right (the `checked` form also trains on the candidate's flawed line):
+
+    Check: c = b * 2 = 12 * 2 = 24
+    Step 2: wrong.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from critiquelab.worlds.base import StepCheck
 _VERDICT = re.compile(r"Conclusion:[ \t]*(right|wrong)\b", re.IGNORECASE)
 _WRONG_STEP = re.compile(r"^[ \t]*Step[ \t]+(\d{1,9})[ \t]*:[ \t]*wrong\b",
                          re.IGNORECASE | re.MULTILINE)
-FORMS = ("steps", "checked")
+FORMS = ("steps", "checked", "recomputed")
+_COMPARED = ("checked", "recomputed")  # forms that write the critic's own line first
 
 
 def conclusion(verdict: str) -> str:
@@ -36,13 +43,15 @@ def conclusion(verdict: str) -> str:
 
 def render_critique(checks: Iterable[StepCheck], verdict: str, form: str = "steps") -> str:
     """Render step checks (stopping at the first wrong one) and the closing verdict line; the
-    `checked` form compares lines wherever the comparison shows the verdict."""
+    `checked` and `recomputed` forms compute each line first wherever comparing it with the
+    candidate's shows the verdict."""
     if form not in FORMS:
         raise ValueError(f"unknown critique form '{form}' (known: {', '.join(FORMS)})")
     lines = []
     for c in checks:
-        if form == "checked" and c.expected and (c.expected == c.line.strip()) == c.ok:
-            lines += [f"Check: {c.expected}", f"Given: {c.line.strip()}",
+        if form in _COMPARED and c.expected and (c.expected == c.line.strip()) == c.ok:
+            lines += [f"Check: {c.expected}",
+                      *([f"Given: {c.line.strip()}"] if form == "checked" else []),
                       f"Step {c.index}: {'correct' if c.ok else 'wrong'}."]
             if not c.ok:
                 break

@@ -94,6 +94,16 @@ def needed_order(defs: Mapping[str, Def], question: str) -> list[str]:
     return _post_order(defs, [question])
 
 
+def depth(defs: Mapping[str, Def], question: str) -> int:
+    """The longest chain of operations the question needs: how many must run one after another
+    (a difficulty counts every needed operation, side branches included)."""
+    memo: dict[str, int] = {}
+    for v in needed_order(defs, question):  # inputs come first, so each is already known
+        memo[v] = 1 + max((memo[a] for a in defs[v].args if isinstance(a, str) and a in memo),
+                          default=0)
+    return memo.get(question, 0)
+
+
 def every_order(defs: Mapping[str, Def]) -> list[str]:
     """Every computed variable, distractors included, in dependency order (statement order
     among those ready): a solution that needs no plan of what the question uses."""
