@@ -11,13 +11,17 @@ JSON line per point: greedy validation solve accuracy, the validation candidates
 accuracy and error localisation, the trivial references (the most common answer, the
 majority verdict), and the held-out fit the runner gates imitation arms on: the mean
 log-likelihood (nats/token) of one record of the arm's own kind per validation problem, with
-its paired 95% CI against the starting model (`fit_gain`). Only validation is scored: a
-budget chosen from these curves never saw a test problem.
+its paired 95% CI against the starting model (`fit_gain`). `--fit-problems N` measures the
+fit on N fresh problems instead (half at each trained composed length, drawn after every split
+and sharing no problem or computation with any), to size a held-out set with the power the
+gate needs. Only validation-like problems are scored: a budget chosen from these curves never
+saw a test problem.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
 from itertools import islice
 from pathlib import Path
@@ -25,16 +29,38 @@ from pathlib import Path
 from calibration import default_context, emit
 
 from critiquelab.critics.format import FORMS
+from critiquelab.data.splits import SplitSpec, generate_problems
 from critiquelab.evaluation.metrics import critique_scores, solve_scores
 from critiquelab.evaluation.stats import paired_difference
-from critiquelab.experiments.chain_common import arm_records, chain_setup, trivial_baselines
+from critiquelab.experiments.chain_common import (
+    ChainState,
+    arm_records,
+    chain_setup,
+    trivial_baselines,
+)
 from critiquelab.experiments.finetune import SCHEDULES, take_examples
 from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, record_logprobs, train
+from critiquelab.worlds import Problem
 
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def fresh_problems(state: ChainState, p: dict, n: int) -> list[Problem]:
+    """`n` problems at the trained composed lengths, half at each, sharing no problem and no
+    computation with any split."""
+    world, splits = state.world, state.splits
+    taken = {q.id for ps in splits.values() for q in ps}
+    signatures = {world.signature(q) for ps in splits.values() for q in ps}
+    lengths = [d for d in p["id_difficulties"] if d not in p["recall_difficulties"]]
+    out = []
+    for i, d in enumerate(lengths):
+        share = n // len(lengths) + (i < n % len(lengths))
+        out += generate_problems(world, SplitSpec(share, (d,)), random.Random(f"fit:{d}"),
+                                 exclude=taken | {q.id for q in out}, signatures=signatures)
+    return out
 
 
 def main() -> None:
@@ -49,6 +75,8 @@ def main() -> None:
     ap.add_argument("--critique-form", default="steps", choices=FORMS,
                     help="layout of the cft records (critics/format.py)")
     ap.add_argument("--max-new-tokens", type=int, help="the probes' (default: the preset's)")
+    ap.add_argument("--fit-problems", type=int, default=0,
+                    help="fresh held-out problems for the fit (default: the validation split)")
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
 
@@ -62,8 +90,11 @@ def main() -> None:
                             args.steps * batch, args.source)
     trivial = trivial_baselines(state, ("validation",))
     val, cands = state.splits["validation"], state.candidates["validation"]
-    heldout = list(islice(arm_records(state, args.source, 0, p["error_rate"], split="validation"),
-                          len(val)))
+    if args.fit_problems:
+        state.splits["fit"] = fresh_problems(state, p, args.fit_problems)
+    fit_split = "fit" if args.fit_problems else "validation"
+    heldout = list(islice(arm_records(state, args.source, 0, p["error_rate"], split=fit_split),
+                          len(state.splits[fit_split])))
     for lr in args.lr:
         model, tok = load_model(str(state.base_dir))
         entry = record_logprobs(model, tok, heldout)
@@ -80,6 +111,7 @@ def main() -> None:
             fit = record_logprobs(model, tok, heldout)
             gain = paired_difference([fit], [entry])
             row = {"source": args.source, "critique_form": args.critique_form, "lr": lr,
+                   **({"fit_problems": args.fit_problems} if args.fit_problems else {}),
                    "schedule": args.schedule, "step": step, "tokens": tokens,
                    **{m: mean(v) for m, v in (*solved.scores.items(), *judged.scores.items())},
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
