@@ -14,8 +14,9 @@ log-likelihood (nats/token) of one record of the arm's own kind per validation p
 its paired 95% CI against the starting model (`fit_gain`). `--fit-problems N` measures the
 fit on N fresh problems instead (half at each trained composed length, drawn after every split
 and sharing no problem or computation with any), to size a held-out set with the power the
-gate needs. Only validation-like problems are scored: a budget chosen from these curves never
-saw a test problem.
+gate needs, and also judges one candidate per fresh problem (`fresh`: critique accuracy with
+its 95% CI, and the majority verdict's share). Only validation-like problems are scored: a
+budget chosen from these curves never saw a test problem.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from calibration import default_context, emit
 
 from critiquelab.critics.format import FORMS
 from critiquelab.data.splits import SplitSpec, generate_problems
-from critiquelab.evaluation.metrics import critique_scores, solve_scores
-from critiquelab.evaluation.stats import paired_difference
+from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
+from critiquelab.evaluation.stats import bootstrap_ci, paired_difference
 from critiquelab.experiments.chain_common import (
     ChainState,
     arm_records,
     chain_setup,
+    make_candidates,
     trivial_baselines,
 )
 from critiquelab.experiments.finetune import SCHEDULES, take_examples
@@ -61,6 +63,17 @@ def fresh_problems(state: ChainState, p: dict, n: int) -> list[Problem]:
         out += generate_problems(world, SplitSpec(share, (d,)), random.Random(f"fit:{d}"),
                                  exclude=taken | {q.id for q in out}, signatures=signatures)
     return out
+
+
+def fresh_judging(model, tok, state: ChainState, cands: list[Candidate], p: dict) -> dict:
+    """Critique accuracy on the fresh problems' candidates, its CI, and the majority verdict's
+    share (the gate's trivial reference)."""
+    got = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"]).scores
+    ci = bootstrap_ci([got["critique_accuracy"]])
+    majority = max(sum(c.verdict == v for c in cands) for v in ("right", "wrong")) / len(cands)
+    return {"critique_accuracy": round(ci["mean"], 4),
+            "critique_ci95": [round(x, 4) for x in ci["ci95"]],
+            "trivial_critique_accuracy": round(majority, 4)}
 
 
 def main() -> None:
@@ -90,8 +103,10 @@ def main() -> None:
                             args.steps * batch, args.source)
     trivial = trivial_baselines(state, ("validation",))
     val, cands = state.splits["validation"], state.candidates["validation"]
+    fresh: list[Candidate] = []
     if args.fit_problems:
         state.splits["fit"] = fresh_problems(state, p, args.fit_problems)
+        fresh = make_candidates(state.world, state.splits["fit"], random.Random("fit:candidates"))
     fit_split = "fit" if args.fit_problems else "validation"
     heldout = list(islice(arm_records(state, args.source, 0, p["error_rate"], split=fit_split),
                           len(state.splits[fit_split])))
@@ -110,6 +125,7 @@ def main() -> None:
             judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
             fit = record_logprobs(model, tok, heldout)
             gain = paired_difference([fit], [entry])
+            extra = {"fresh": fresh_judging(model, tok, state, fresh, p)} if fresh else {}
             row = {"source": args.source, "critique_form": args.critique_form, "lr": lr,
                    **({"fit_problems": args.fit_problems} if args.fit_problems else {}),
                    "schedule": args.schedule, "step": step, "tokens": tokens,
@@ -117,6 +133,7 @@ def main() -> None:
                    **{f"trivial_{m}": by_sp["validation"] for m, by_sp in trivial.items()},
                    "objective_logprob": mean(fit),
                    "fit_gain": [round(gain["mean"], 5), *(round(x, 5) for x in gain["ci95"])],
+                   **extra,
                    "wall_s": round(time.time() - start, 1)}
             emit(args.out, row)
 
