@@ -45,7 +45,7 @@ import shutil
 import time
 from pathlib import Path
 
-from calibration import default_context, emit
+from calibration import default_context, emit, unseen
 
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, generate_problems, ood_spec
 from critiquelab.evaluation.metrics import solve_scores
@@ -67,12 +67,9 @@ def probes(world: World, splits: dict[str, list[Problem]], p: dict, n: int
     """Validation plus ood stand-ins drawn after every split, avoiding all their problems and
     computations."""
     composed = tuple(d for d in p["id_difficulties"] if d not in p["recall_difficulties"])
-    taken = {q.id for ps in splits.values() for q in ps}
     specs = {k: ood_spec(k, n, world, p["world"], composed, p["ood"][k]) for k in OOD_KINDS}
-    signatures = {world.signature(q) for ps in splits.values() for q in ps}  # config-free
     return {"validation": splits["validation"][:n],
-            **{k: generate_problems(world, spec, random.Random(f"calibration:{k}"),
-                                    exclude=taken, signatures=signatures)
+            **{k: unseen(world, splits, spec, random.Random(f"calibration:{k}"))
                for k, spec in specs.items()}}
 
 

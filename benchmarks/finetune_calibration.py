@@ -27,11 +27,11 @@ import time
 from itertools import islice
 from pathlib import Path
 
-from calibration import default_context, emit
+from calibration import default_context, emit, unseen
 
 from critiquelab.critics.format import FORMS
-from critiquelab.data.splits import SplitSpec, generate_problems
-from critiquelab.evaluation.metrics import Candidate, critique_scores, solve_scores
+from critiquelab.data.splits import SplitSpec
+from critiquelab.evaluation.metrics import critique_scores, solve_scores
 from critiquelab.evaluation.stats import bootstrap_ci, paired_difference
 from critiquelab.experiments.chain_common import (
     ChainState,
@@ -51,29 +51,21 @@ def mean(values: list[float]) -> float:
 
 
 def fresh_problems(state: ChainState, p: dict, n: int) -> list[Problem]:
-    """`n` problems at the trained composed lengths, half at each, sharing no problem and no
-    computation with any split."""
-    world, splits = state.world, state.splits
-    taken = {q.id for ps in splits.values() for q in ps}
-    signatures = {world.signature(q) for ps in splits.values() for q in ps}
+    """`n` problems at the trained composed lengths, half at each, that no split has seen."""
     lengths = [d for d in p["id_difficulties"] if d not in p["recall_difficulties"]]
-    out = []
+    out: list[Problem] = []
     for i, d in enumerate(lengths):
-        share = n // len(lengths) + (i < n % len(lengths))
-        out += generate_problems(world, SplitSpec(share, (d,)), random.Random(f"fit:{d}"),
-                                 exclude=taken | {q.id for q in out}, signatures=signatures)
+        spec = SplitSpec(n // len(lengths) + (i < n % len(lengths)), (d,))
+        out += unseen(state.world, state.splits, spec, random.Random(f"fit:{d}"), also=out)
     return out
 
 
-def fresh_judging(model, tok, state: ChainState, cands: list[Candidate], p: dict) -> dict:
-    """Critique accuracy on the fresh problems' candidates, its CI, and the majority verdict's
-    share (the gate's trivial reference)."""
-    got = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"]).scores
-    ci = bootstrap_ci([got["critique_accuracy"]])
-    majority = max(sum(c.verdict == v for c in cands) for v in ("right", "wrong")) / len(cands)
+def fresh_judging(model, tok, state: ChainState, p: dict) -> dict:
+    """Critique accuracy on the fresh problems' candidates, with its CI."""
+    got = critique_scores(model, tok, state.fmt, state.candidates["fit"], p["max_new_tokens"])
+    ci = bootstrap_ci([got.scores["critique_accuracy"]])
     return {"critique_accuracy": round(ci["mean"], 4),
-            "critique_ci95": [round(x, 4) for x in ci["ci95"]],
-            "trivial_critique_accuracy": round(majority, 4)}
+            "critique_ci95": [round(x, 4) for x in ci["ci95"]]}
 
 
 def main() -> None:
@@ -103,10 +95,12 @@ def main() -> None:
                             args.steps * batch, args.source)
     trivial = trivial_baselines(state, ("validation",))
     val, cands = state.splits["validation"], state.candidates["validation"]
-    fresh: list[Candidate] = []
+    fresh_trivial = None
     if args.fit_problems:
         state.splits["fit"] = fresh_problems(state, p, args.fit_problems)
-        fresh = make_candidates(state.world, state.splits["fit"], random.Random("fit:candidates"))
+        state.candidates["fit"] = make_candidates(state.world, state.splits["fit"],
+                                                  random.Random("fit:candidates"))
+        fresh_trivial = round(trivial_baselines(state, ("fit",))["critique_accuracy"]["fit"], 4)
     fit_split = "fit" if args.fit_problems else "validation"
     heldout = list(islice(arm_records(state, args.source, 0, p["error_rate"], split=fit_split),
                           len(state.splits[fit_split])))
@@ -125,7 +119,9 @@ def main() -> None:
             judged = critique_scores(model, tok, state.fmt, cands, p["max_new_tokens"])
             fit = record_logprobs(model, tok, heldout)
             gain = paired_difference([fit], [entry])
-            extra = {"fresh": fresh_judging(model, tok, state, fresh, p)} if fresh else {}
+            extra = ({"fresh": {**fresh_judging(model, tok, state, p),
+                                "trivial_critique_accuracy": fresh_trivial}}
+                     if args.fit_problems else {})
             row = {"source": args.source, "critique_form": args.critique_form, "lr": lr,
                    **({"fit_problems": args.fit_problems} if args.fit_problems else {}),
                    "schedule": args.schedule, "step": step, "tokens": tokens,
