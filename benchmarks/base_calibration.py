@@ -32,6 +32,9 @@ keep the preset's), to size a shift the base can show transfer on. `--trace ever
 solutions that compute every operation of the problem, distractors included (the chain world's
 `trace="every"`), so that how many lines to write is not a plan the base must learn, to test
 whether that lets it compose one operation more than it was trained on (`ood-length`).
+`--order dependency` states every problem, probes included, with each definition after those it
+uses (the chain world's `order="dependency"`: the same problems, reordered), to measure how
+much of `ood-length` is finding the order of the operations.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -55,7 +58,7 @@ from critiquelab.models import load_model
 from critiquelab.training import TrainConfig, train
 from critiquelab.training.loop import last_checkpoint
 from critiquelab.worlds import Problem, Verification, World, get_world
-from critiquelab.worlds.chain import TRACES
+from critiquelab.worlds.chain import ORDERS, TRACES
 from critiquelab.worlds.chain.check import ERROR_KINDS
 from critiquelab.worlds.chain.model import definitions, depth
 
@@ -176,6 +179,8 @@ def main() -> None:
                     "(default: the preset's ood-shift split)")
     ap.add_argument("--trace", choices=TRACES, default="needed",
                     help="what a pretraining solution computes: the needed operations or every one")
+    ap.add_argument("--order", choices=ORDERS, default="shuffled",
+                    help="how every problem states its definitions")
     ap.add_argument("--max-new-tokens", type=int, default=160, help="per probe answer")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--anneal", type=int, default=0,
@@ -201,6 +206,8 @@ def main() -> None:
          "pretrain": {**ctx.params["pretrain"], "error_rate": args.error_rate}}
     if args.trace != "needed":
         p["world"] = {**p["world"], "trace": args.trace}
+    if args.order != "shuffled":
+        p["world"] = {**p["world"], "order": args.order}
     if args.difficulties:
         p["pretrain_difficulties"] = tuple(args.difficulties)
     world, splits = chain_splits(p)

@@ -141,3 +141,12 @@ def test_every_trace_keeps_the_splits_and_pretrains_on_every_operation():
         solution = world.solve(q)
         operations = sum("op" in d for d in q.data["defs"])
         assert solution.count("\n") == operations and world.verify(q, solution).correct
+
+
+def test_dependency_order_keeps_every_split_s_computations_in_order():
+    p = PRESETS["smoke"]
+    ordered = {**p, "world": {**p["world"], "order": "dependency"}}
+    (world, splits), (_, same) = chain_splits(p), chain_splits(ordered)
+    assert {k: [world.signature(q) for q in v] for k, v in splits.items()} == \
+        {k: [world.signature(q) for q in v] for k, v in same.items()}
+    assert any(a.text != b.text for a, b in zip(splits["id"], same["id"], strict=True))

@@ -25,7 +25,8 @@ FAST = settings(max_examples=60, deadline=None)
 WORLDS = [ChainWorld(), ChainWorld(max_value=20, max_literal=5, ops="+-", distractors=3),
           ChainWorld(max_value=50, ops="*+", distractors=(1, 4), max_ops=10),
           ChainWorld(max_value=12, max_literal=3, ops="+", distractors=0),
-          ChainWorld(max_value=30, distractors=(1, 3), max_ops=6, trace="every")]
+          ChainWorld(max_value=30, distractors=(1, 3), max_ops=6, trace="every"),
+          ChainWorld(max_value=30, distractors=(1, 3), max_ops=6, order="dependency")]
 
 
 @st.composite
@@ -145,7 +146,8 @@ def test_config_validation():
     for bad in [{"max_value": 0}, {"max_literal": 200}, {"ops": "/"}, {"ops": ""},
                 {"distractors": -1}, {"distractors": (3, 1)}, {"min_ops": 0},
                 {"min_ops": 5, "max_ops": 4}, {"max_ops": 30}, {"ops": "+", "max_value": 5},
-                {"max_value": "99"}, {"trace": "all"}]:
+                {"max_value": "99"}, {"trace": "all"},
+                {"order": "sorted"}]:
         with pytest.raises(ValueError):
             ChainWorld(**bad)
     with pytest.raises(UsageError):
@@ -373,3 +375,19 @@ def test_depth_counts_the_longest_chain_not_every_operation(text, ops, deep):
     defs = definitions(p)
     assert len(needed_order(defs, p.data["question"])) == ops
     assert depth(defs, p.data["question"]) == deep
+
+
+def test_dependency_order_states_the_same_problems_in_order():
+    shuffled, ordered = ChainWorld(max_ops=6), ChainWorld(max_ops=6, order="dependency")
+    for seed in range(40):
+        a, b = (w.generate(random.Random(seed), 1 + seed % 6) for w in (shuffled, ordered))
+        assert shuffled.signature(a) == ordered.signature(b) and a.answer == b.answer
+        seen: set[str] = set()
+        for d in definitions(b).values():
+            assert all(x in seen for x in d.args if isinstance(x, str))
+            seen.add(d.var)
+        assert ordered.verify(b, ordered.solve(b)).correct
+    p = ordered.parse_problem("a = 3. b = a + 1. c = 5. d = c * 2. e = d + b. Find e.")
+    assert ordered.solve(p).splitlines()[:3] == [
+        "b = a + 1 = 3 + 1 = 4", "d = c * 2 = 5 * 2 = 10", "e = d + b = 10 + 4 = 14"]
+    assert ordered.solve(ordered.parse_problem(EXAMPLE)) == EXAMPLE_SOLUTION

@@ -8,7 +8,9 @@
     Answer: 17
 
 `trace="every"` writes every operation of the problem, distractors included, in dependency
-order (the answer still the asked variable's value).
+order (the answer still the asked variable's value). `order="dependency"` states each
+definition after those it uses (the same problems, reordered) and a solution computes the
+needed operations in statement order, so finding the next line is a scan, not a sort.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from critiquelab.worlds.chain.generate import ChainConfig, generate_defs
 from critiquelab.worlds.chain.model import (
     computation,
     definitions,
+    dependency_sorted,
     every_order,
     make_problem,
     needed_order,
@@ -36,6 +39,9 @@ __all__ = ["ChainConfig", "ChainWorld"]
 # operation in the problem, distractors included, so that its length is not a plan to learn.
 # `signature` covers the needed operations only, so "every" is for calibration, not presets.
 TRACES = ("needed", "every")
+# How a problem states its definitions: shuffled (the default: a solution must find the
+# dependency order) or already in it (a calibration of what finding the order costs).
+ORDERS = ("shuffled", "dependency")
 
 
 @register_world("chain")
@@ -47,18 +53,23 @@ class ChainWorld(World):
 
     def __init__(self, max_value: int = 99, max_literal: int = 9, ops: str | Sequence[str] = "+-*",
                  distractors: int | Sequence[int] = (0, 2), min_ops: int = 1, max_ops: int = 8,
-                 trace: str = "needed"):
+                 trace: str = "needed", order: str = "shuffled"):
         self.config = ChainConfig.build(max_value, max_literal, ops, distractors, min_ops, max_ops)
         if trace not in TRACES:
             raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
-        self.trace = trace
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+        self.trace, self.order = trace, order
 
     def _order(self, problem: Problem) -> list[str]:
         """The variables a reference solution computes, in the order it writes them."""
         defs = definitions(problem)
         if self.trace == "every":
             return every_order(defs)
-        return needed_order(defs, problem.data["question"])
+        needed = needed_order(defs, problem.data["question"])
+        if self.order == "shuffled":
+            return needed
+        return [d.var for d in dependency_sorted(list(defs.values())) if d.var in needed]
 
     def difficulties(self) -> tuple[int, ...]:
         return tuple(range(self.config.min_ops, self.config.max_ops + 1))
@@ -68,7 +79,9 @@ class ChainWorld(World):
             raise ValueError(f"difficulty {difficulty} is outside {self.config.min_ops}.."
                              f"{self.config.max_ops}")
         defs, question = generate_defs(self.config, rng, difficulty)
-        rng.shuffle(defs)
+        rng.shuffle(defs)  # drawn either way, so both orders state the same problems
+        if self.order == "dependency":
+            defs = dependency_sorted(defs)
         return make_problem(self.name, defs, question)
 
     def parse_problem(self, text: str) -> Problem:

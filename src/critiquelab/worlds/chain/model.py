@@ -110,6 +110,22 @@ def every_order(defs: Mapping[str, Def]) -> list[str]:
     return _post_order(defs, defs)
 
 
+def dependency_sorted(defs: Sequence[Def]) -> list[Def]:
+    """The definitions reordered so each follows those it uses, otherwise in the given order."""
+    by_var, placed = {d.var: d for d in defs}, {}
+
+    def place(d: Def) -> None:
+        if d.var not in placed:
+            for a in d.args:
+                if isinstance(a, str):
+                    place(by_var[a])
+            placed[d.var] = d
+
+    for d in defs:
+        place(d)
+    return list(placed.values())
+
+
 def canonical(defs: Mapping[str, Def], question: str) -> str:
     """Order- and name-independent form: variables renamed v0, v1, ... round by round.
 
