@@ -99,7 +99,8 @@ def first_error(v: Verification) -> str:
 
 def score(world: World, model, tok, problems: list[Problem], max_new_tokens: int = 160) -> dict:
     """Solve, sound, trivial baseline, top model answer, solving by difficulty and by depth
-    ([share, problems], and each share as `solve_depth<d>` for the docs' tables), and
+    ([share, problems], and each share as `solve_depth<d>` for the docs' tables), how many
+    computation lines the answers write (`lines`: count -> share, and the most), and
     first-error kinds on a probe."""
     got = solve_scores(world, model, tok, COMPACT, problems, max_new_tokens)
     solved = got.scores["solve_accuracy"]
@@ -114,12 +115,14 @@ def score(world: World, model, tok, problems: list[Problem], max_new_tokens: int
         by_difficulty[q.difficulty].append(s)
         by_depth[depth(definitions(q), q.data["question"])].append(s)
     n = len(problems)
+    lines = collections.Counter(sum(" = " in ln for ln in o.splitlines()) for o in got.outputs)
     return {"solve": sum(solved) / n, "sound": sum(sound) / n,
             "trivial": collections.Counter(q.answer for q in problems).most_common(1)[0][1] / n,
             "top_answer_share": answers.most_common(1)[0][1] / n,
             "by_difficulty": {d: sum(v) / len(v) for d, v in sorted(by_difficulty.items())},
             "by_depth": {d: [sum(v) / len(v), len(v)] for d, v in sorted(by_depth.items())},
             **{f"solve_depth{d}": sum(v) / len(v) for d, v in sorted(by_depth.items())},
+            "lines": {k: lines[k] / n for k in sorted(lines)}, "max_lines": max(lines),
             "first_error": {k: kinds[k] / n for k in ERROR_KINDS}}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -71,6 +72,18 @@ def test_first_error_names_what_the_first_wrong_line_lacks(calib):
              right.replace("= 24\n", "= 25\n"): "arithmetic",
              "c = b * 2 = 12 * 2 = 24\nAnswer: 24": "plan"}
     assert {sol: calib["first_error"](world.verify(p, sol)) for sol in cases} == cases
+
+
+def test_score_counts_the_computation_lines_each_answer_writes(calib, monkeypatch):
+    world = ChainWorld(max_value=99)
+    p = world.parse_problem("a = 7. b = a + 5. c = b * 2. Find c.")
+    right = "b = a + 5 = 7 + 5 = 12\nc = b * 2 = 12 * 2 = 24\nAnswer: 24"
+    outputs = [right, "c = b * 2 = 12 * 2 = 24\nAnswer: 24", "", right]
+    monkeypatch.setitem(calib["score"].__globals__, "solve_scores", lambda *a: SimpleNamespace(
+        scores={"solve_accuracy": [1.0, 1.0, 0.0, 1.0]}, outputs=outputs))
+    got = calib["score"](world, None, None, [p] * 4)
+    assert got["lines"] == {0: 0.25, 1: 0.25, 2: 0.5} and got["max_lines"] == 2
+    assert (got["solve"], got["sound"]) == (0.75, 0.5)
 
 
 def test_redrawn_pretraining_has_the_distractors_asked_and_shares_no_evaluation_computation(
