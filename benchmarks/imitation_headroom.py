@@ -59,15 +59,15 @@ def main() -> None:
     tokens = [record_tokens({"text": r["completion"]}, tok) for r in records]
     flawed = [not state.world.verify(by_id[r["problem_id"]], r["completion"]).correct
               for r in records]
-    gate = json.loads(args.run.read_text())["validity"]["sft-raw"]
-    lo, hi = gate["difference"]["ci95"]
+    run = json.loads(args.run.read_text())
+    lo, hi = run["validity"]["sft-raw"]["difference"]["ci95"]
     for rate in args.pretrain_error_rates or [p["pretrain"]["error_rate"]]:
         gain = headroom(flawed, tokens, rate, p["error_rate"])
         emit(args.out, {"pretrain_error_rate": rate, "error_rate": p["error_rate"],
                         "records": n, "flawed_share": round(sum(flawed) / n, 4),
                         "loss_tokens": round(sum(tokens) / n, 1),
                         "headroom": round(gain, 5), "gate_ci_half_width": round((hi - lo) / 2, 5),
-                        "run_commit": json.loads(args.run.read_text()).get("commit"),
+                        "run_commit": run.get("commit"),
                         "above_half_width": gain > (hi - lo) / 2})
 
 

@@ -69,7 +69,7 @@ class ChainWorld(World):
         needed = needed_order(defs, problem.data["question"])
         if self.order == "shuffled":
             return needed
-        return [d.var for d in dependency_sorted(list(defs.values())) if d.var in needed]
+        return [v for v in every_order(defs) if v in needed]  # statement order, when valid
 
     def difficulties(self) -> tuple[int, ...]:
         return tuple(range(self.config.min_ops, self.config.max_ops + 1))

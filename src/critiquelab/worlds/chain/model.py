@@ -72,12 +72,14 @@ def values(defs: Mapping[str, Def]) -> dict[str, int]:
     return vals
 
 
-def _post_order(defs: Mapping[str, Def], roots: Iterable[str]) -> list[str]:
-    """The operations the roots need, in dependency order (post-order, left operand first)."""
+def _post_order(defs: Mapping[str, Def], roots: Iterable[str],
+                constants: bool = False) -> list[str]:
+    """The operations the roots need (with `constants`, their given values too), in dependency
+    order (post-order, left operand first)."""
     order: list[str] = []
 
     def visit(v: str) -> None:
-        if v in order or defs[v].op is None:
+        if v in order or (defs[v].op is None and not constants):
             return
         for a in defs[v].args:
             if isinstance(a, str):
@@ -112,18 +114,8 @@ def every_order(defs: Mapping[str, Def]) -> list[str]:
 
 def dependency_sorted(defs: Sequence[Def]) -> list[Def]:
     """The definitions reordered so each follows those it uses, otherwise in the given order."""
-    by_var, placed = {d.var: d for d in defs}, {}
-
-    def place(d: Def) -> None:
-        if d.var not in placed:
-            for a in d.args:
-                if isinstance(a, str):
-                    place(by_var[a])
-            placed[d.var] = d
-
-    for d in defs:
-        place(d)
-    return list(placed.values())
+    by_var = {d.var: d for d in defs}
+    return [by_var[v] for v in _post_order(by_var, by_var, constants=True)]
 
 
 def canonical(defs: Mapping[str, Def], question: str) -> str:
