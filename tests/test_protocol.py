@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+import torch
 
 from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import (
@@ -18,8 +19,10 @@ from critiquelab.evaluation.stats import (
 )
 from critiquelab.experiments.aggregate import gate_result, gate_text
 from critiquelab.experiments.config import merge, parse_set
+from critiquelab.experiments.finetune import FinetuneSpec, finetune
 from critiquelab.experiments.runner import gate_inputs_missing, make_context, run_experiment
 from critiquelab.experiments.spec import Arm, CellResult, Experiment, Gate
+from critiquelab.models import load_model
 from critiquelab.reporting.report import validity_table
 
 
@@ -287,3 +290,38 @@ def test_a_fit_gate_reads_in_its_unit_and_a_share_in_points():
     assert validity_table({"validity": {"a": {**fit, "passed": True, "against": "entry"}}})[1] \
         == [["a", "objective_logprob", "-0.8123", "-0.8157 (entry)",
              "+0.0033 [+0.0011, +0.0052]", "passed"]]
+
+
+def test_validation_picks_among_checkpoints_that_learned_their_objective(tmp_path):
+    """Selection is constrained to checkpoints that learned (best solving among them), falls
+    back to all when none did, and a stored probe lacking an expected item is redone."""
+    model, tok = load_model("tiny-xs", seed=0)
+    records = [{"prompt": f"a = {i}. Find a.\n", "completion": f"Answer: {i} [END]"}
+               for i in range(8)]
+    spec = FinetuneSpec(steps=4, learning_rate=1e-3, batch_size=2,
+                        checkpoints=(0.25, 0.5, 0.75, 1.0))
+    calls = []
+
+    def probe(m, t) -> dict:  # solving falls along the budget while the fit rises
+        i = len(calls) % 4
+        calls.append(i)
+        fit = [0.1, 0.2, 0.6, 0.7][i]
+        return {"validation": {"solve": [0.9, 0.8, 0.7, 0.6][i], "fit": fit},
+                "validation_items": {"fit": [fit]}, "scores": {}}
+
+    ctx = make_context(Dice(), "smoke", 1, tmp_path / "run")
+    learned = lambda c: c["validation"]["fit"] > 0.5  # noqa: E731
+    done = finetune(ctx, "dice", "learner", 0, model, tok, records, spec, probe, "solve",
+                    learned=learned, expects=("fit",))
+    assert done.picked_steps == 3 and done.budget["picked_steps"] == 3
+    kept, _ = load_model(str(tmp_path / "run" / "work" / "learner__seed0" / "model-3"))
+    assert all(torch.equal(a, b) for a, b in zip(done.model.state_dict().values(),
+                                                  kept.state_dict().values(), strict=True))
+    stored = tmp_path / "run" / "work" / "learner__seed0" / "probe-2.json"
+    entry = json.loads(stored.read_text())
+    del entry["validation_items"]["fit"]  # as probed by code that did not measure the fit
+    stored.write_text(json.dumps(entry))
+    again = finetune(ctx, "dice", "learner", 0, model, tok, records, spec, probe, "solve",
+                     learned=lambda c: False, expects=("fit",))
+    assert len(calls) == 5 and "fit" in json.loads(stored.read_text())["validation_items"]
+    assert again.picked_steps == 1  # none learned: the best-solving of all

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from itertools import islice
 
+from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.aggregate import gate_text
+from critiquelab.experiments.aggregate import GATE_TOLERANCE, gate_text
 from critiquelab.experiments.chain_common import (
     ARM_SOURCES,
     BASE,
     CFT,
     CONTINUED,
     CRITIQUE,
+    DEFAULT,
     EVAL,
     PRESETS,
     SOLVE,
@@ -95,24 +97,33 @@ class ChainFinetune(Experiment):
         records = take_examples(self.records(ctx, state, arm, seed), spec.examples, arm)
         heldout = self.heldout(ctx, state, arm)
         entry_fit = record_logprobs(model, tok, heldout)
+        fit_gated = bool(heldout) and gate is not None and gate.metric == OBJECTIVE_FIT
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
-                        probe(state, ctx.params, critique_gate), "solve_accuracy")
+                        probe(state, ctx.params, critique_gate, heldout), "solve_accuracy",
+                        learned=(lambda c: fit_resolved(c, entry_fit)) if fit_gated else None,
+                        expects=(OBJECTIVE_FIT,) if heldout else ())
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
                       critique_gate, sound, done.outputs, done.validation_items)
         if heldout:
-            fit = {OBJECTIVE_FIT: record_logprobs(done.model, done.tokenizer, heldout),
-                   entry_key(OBJECTIVE_FIT): entry_fit}
-            ev.validation_items.update(fit)
-            ev.validation.update({k: sum(v) / len(v) for k, v in fit.items()})
+            ev.validation_items[entry_key(OBJECTIVE_FIT)] = entry_fit
+            ev.validation[entry_key(OBJECTIVE_FIT)] = sum(entry_fit) / len(entry_fit)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
                           self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,
                           generations=ev.generations, validation_items=ev.validation_items)
 
 
+# Sized from validation curves (docs/experiments/cft-vs-sft.md): at the shared 80 steps `cft`
+# fits held-out critiques no better than the base; by 160 it does, clearly.
+CFT_VS_SFT_PRESETS = {**PRESETS, "default": {
+    **DEFAULT, "finetune": {**DEFAULT["finetune"], "steps": 160,
+                            "checkpoints": (0.25, 0.5, 0.75, 1.0)}}}
+
+
 @register_experiment
 class CftVsSft(ChainFinetune):
     name = "cft-vs-sft"
+    presets = CFT_VS_SFT_PRESETS
     title = "Critique fine-tuning vs imitation on the chain world"
     question = ("Does fine-tuning on critiques of noisy solutions teach a model to solve "
                 "better than fine-tuning on solutions, at the same training budget?")
@@ -151,11 +162,25 @@ class CftVsSft(ChainFinetune):
                 a, b = arms[arm]["solve_accuracy"][sp], base["solve_accuracy"][sp]
                 out.append(f"{arm} solves {_pct(a['mean'])} of {sp} problems against the "
                            f"base's {_pct(b['mean'])}.")
+        if "critique_accuracy" in arms["cft"]:
+            judged = ", ".join(
+                f"{sp} {_pct(arms['cft']['critique_accuracy'][sp]['mean'])} vs "
+                f"{_pct(base['critique_accuracy'][sp]['mean'])}"
+                for sp in self.splits if sp in arms["cft"]["critique_accuracy"])
+            out.append(f"cft's verdicts on held-out candidates, right against the base's: "
+                       f"{judged}.")
         fr = {a: arms[a]["format_rate"]["id"]["mean"] for a in arms}
         worst = min(fr, key=fr.get)
         out.append(f"Lowest format_rate on id: {worst} at {_pct(fr[worst])} "
                    "(a drop against the base means fine-tuning overwrote the solution format).")
         return out
+
+
+def fit_resolved(checkpoint: dict, entry: list[float]) -> bool:
+    """Whether a checkpoint fits the held-out records better than the model it started from,
+    by a 95% CI of the paired margin above 0 (the gate's test, on one cell)."""
+    diff = paired_difference([checkpoint["validation_items"][OBJECTIVE_FIT]], [entry])
+    return diff["ci95"][0] > GATE_TOLERANCE
 
 
 def gate_curve(results: dict, arm: str) -> list[str]:
@@ -164,7 +189,9 @@ def gate_curve(results: dict, arm: str) -> list[str]:
     runs = results.get("curves", {}).get(arm, {}).get(f"validation_{gate['metric']}", [])
     if not runs:
         return []
-    points = ", ".join(f"step {step:.0f} {_pct(sum(r[i][1] for r in runs) / len(runs))}"
+    def number(x: float) -> str:
+        return f"{x:.4f} {gate['unit']}" if gate.get("unit") else _pct(x)
+    points = ", ".join(f"step {step:.0f} {number(sum(r[i][1] for r in runs) / len(runs))}"
                        for i, (step, _) in enumerate(runs[0]))
     return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate, against "
             f"{gate['against']}: {gate_text(gate)})."]

@@ -19,7 +19,7 @@ from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import ChainFinetune
 from critiquelab.experiments.chain_common import (
     BASE,
-    CRITIQUE_GATE,
+    FIT_GATE,
     PRESETS,
     SOLVE,
     ChainState,
@@ -54,7 +54,7 @@ class CritiqueNoise(ChainFinetune):
     question = ("How wrong can the teacher's critiques be before fine-tuning on them stops "
                 "teaching a model to solve better than imitating correct solutions, at the same "
                 "optimizer steps?")
-    arm_table = (BASE, *(Arm(f"{PREFIX}{p}", f"noise-{p}", "critique", "sft", CRITIQUE_GATE)
+    arm_table = (BASE, *(Arm(f"{PREFIX}{p}", f"noise-{p}", "critique", "sft", FIT_GATE)
                    for p in NOISE_LEVELS), sft_arm("gold"), sft_arm("raw"))
     presets = {"smoke": PRESETS["smoke"],
                "default": half_budget(PRESETS["default"])}  # 7 trained arms

@@ -96,11 +96,13 @@ def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
 
 def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, tokenizer,
              records: list[dict], spec: FinetuneSpec, probe: Probe, select: str,
-             work: Path | None = None) -> Finetuned:
+             work: Path | None = None, learned: Callable[[dict], bool] | None = None,
+             expects: tuple[str, ...] = ()) -> Finetuned:
     """Train `model` on `records` along one spec.steps schedule, stopping at each checkpoint to
     probe validation and test (the next chunk resumes the same schedule); every chunk is
-    stored, so a killed cell resumes. `model` ends holding the checkpoint best on
-    `select` (earliest on ties)."""
+    stored, so a killed cell resumes, and a stored probe lacking a validation item in
+    `expects` is redone. `model` ends holding the checkpoint best on `select` (earliest on
+    ties) among those that `learned` their own objective (all of them when none did)."""
     work = work or ctx.work_dir(f"{arm}__seed{seed}")
     steps = spec.checkpoint_steps()
     gaps = [b - a for a, b in zip([0, *steps], steps, strict=False)]
@@ -109,7 +111,8 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
         done = work / f"probe-{step}.json"
         if done.is_file():
             entry = json.loads(done.read_text())
-            if "validation_items" not in entry:  # probed before gates read per-item scores
+            items = entry.get("validation_items")
+            if items is None or any(k not in items for k in expects):  # probed by older code
                 saved, _ = load_model(str(work / f"model-{step}"), device=str(model.device))
                 entry.update(probe(saved, tokenizer))
                 atomic_write_json(done, entry)
@@ -128,7 +131,8 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
         atomic_write_json(done, entry)
         checkpoints.append(entry)
     last = checkpoints[-1]
-    best = max(checkpoints, key=lambda c: (c["validation"][select], -c["steps"]))
+    eligible = [c for c in checkpoints if learned is None or learned(c)] or checkpoints
+    best = max(eligible, key=lambda c: (c["validation"][select], -c["steps"]))
     if best["steps"] != last["steps"] or result is None:
         picked, _ = load_model(str(work / f"model-{best['steps']}"), device=str(model.device))
         model.load_state_dict(picked.state_dict())

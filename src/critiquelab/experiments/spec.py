@@ -27,7 +27,7 @@ class Gate:
 # Held-out fit of a trained arm to its own training distribution: mean log-probability per
 # loss-bearing token of records drawn as its training records are but on validation problems,
 # stored with its `entry` value (the model the arm started from). Reported for every chain
-# fine-tune; the imitation arms' gate (chain_common.IMITATION_GATE).
+# fine-tune; the gate of the imitation and CFT arms (chain_common.FIT_GATE).
 OBJECTIVE_FIT = "objective_logprob"
 FIT_UNIT = "nats/token"
 

@@ -25,7 +25,7 @@ from critiquelab.experiments import register_experiment
 from critiquelab.experiments.cft_vs_sft import ChainFinetune
 from critiquelab.experiments.chain_common import (
     BASE,
-    IMITATION_GATE,
+    FIT_GATE,
     PRESETS,
     ChainState,
     stream_rng,
@@ -120,7 +120,7 @@ class StructureVsContent(ChainFinetune):
                 "(shuffled, deleted or inserted steps) hurt more than corrupting their content "
                 "(wrong numbers), at the same training budget and the same share of broken "
                 "demonstrations?")
-    arm_table = (BASE, *(Arm(a, a, "solve", "sft", IMITATION_GATE) for a in PERTURBATIONS))
+    arm_table = (BASE, *(Arm(a, a, "solve", "sft", FIT_GATE) for a in PERTURBATIONS))
     presets = {"smoke": {**PRESETS["smoke"], **DOSE}, "default": {**PRESETS["default"], **DOSE}}
     metrics = ("solve_accuracy", "sound_solution", "format_rate")
     baseline = "clean"
