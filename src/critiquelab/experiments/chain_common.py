@@ -98,8 +98,9 @@ def half_budget(preset: dict) -> dict:
 # started from: that is what it trains for. Its solving is what the comparisons measure (an
 # arm that faithfully imitates flawed or perturbed demonstrations may well solve worse, so a
 # solving gate would withhold exactly the results it exists to show), and so is a CFT arm's
-# judging (claim C2 asks whether critique training improves it, so it cannot also be the
-# precondition). Arms outside the chain fine-tunes (one-shot, sequencing) keep the solving gate.
+# judging (whether critique training improves error detection is a question the comparisons
+# answer, so it cannot also be the precondition). Arms outside the chain fine-tunes
+# (one-shot, sequencing) keep the solving gate.
 FIT_GATE = Gate(OBJECTIVE_FIT, "entry")
 SOLVE_GATE = Gate("solve_accuracy", "arm:base")
 BASE = Arm("base")

@@ -72,8 +72,8 @@ ChunkTrainer = Callable[[int], Trained]  # trains the model in place up to a glo
 
 
 def _preset(name: str, **oneshot) -> dict:
-    """cft-vs-sft's preset (same world, splits and cached base; its `finetune` group is the
-    model critic's recipe) plus the one-shot settings."""
+    """The shared chain preset (cft-vs-sft's world, splits and cached base; its `finetune`
+    group is the model critic's recipe) plus the one-shot settings."""
     base = PRESETS[name]
     return {**base, "oneshot": {
         "seed_problems": 2, "temperatures": (0.7, 1.0, 1.3), "samples": 4, "injected": 8,

@@ -3,9 +3,9 @@
 Every arm starts from the cached base of cft-vs-sft and runs a stage pipeline: imitation (sft),
 critique (cft), supervised RL on expert steps with free reasoning before each step (srl) or
 RL with the verifier's reward (rlvr), alone or followed by rlvr. Each kind of stage has one
-budget in every arm: supervised stages take the preset's `finetune.steps` (half of
-cft-vs-sft's in the default preset; checkpoint picked on validation), RL stages the same
-optimizer steps and completions.
+budget in every arm: supervised stages take the preset's `finetune.steps` (half of the
+shared chain default's in the default preset; checkpoint picked on validation), RL stages the
+same optimizer steps and completions.
 Pipelines with a common prefix share its stages (`srl-then-rlvr` reuses the `srl` arm's model).
 """
 
@@ -68,7 +68,8 @@ SMOKE = _preset(
     passk={"n": K, "problems": 8, "temperature": 1.0})
 # RL at lr 1e-4 halves the base's greedy validation solving within 10 steps; 1e-5 and 3e-5
 # keep it (benchmarks/results/rl_calibration.jsonl, docs/experiments/sequencing.md).
-DEFAULT = {**_preset(  # supervised stages at half of cft-vs-sft's steps: more arms and stages
+# Supervised stages at half of the shared chain default's steps: more arms and stages.
+DEFAULT = {**_preset(
     half_budget(PRESETS["default"]),
     rl={"steps": 12, "batch_size": 16, "num_generations": 8, "learning_rate": 3e-5,
         "beta": 0.0, "temperature": 1.0, "max_completion_length": 160, "format_bonus": 0.0},

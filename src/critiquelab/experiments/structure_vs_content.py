@@ -44,7 +44,7 @@ STRUCTURE = ("shuffle-0.67", "delete-0.33", "insert-0.33")
 # Seeded perturbations tried on one problem before it is left for a clean slot: a shuffle of
 # 2 steps at rate 0.67 moves anything a third of the time, so 20 draws miss under 1 in 1,000.
 DRAWS = 20
-# cft-vs-sft's presets plus the dose: the share of each perturbed arm's demonstrations that
+# The shared chain presets plus the dose: the share of each perturbed arm's demonstrations that
 # are unsound. At most about the share of problems every kind can break (shuffle cannot break
 # a 1-step solution, and about half of the smoke problems have one step), so the perturbed
 # arms train on (nearly) the clean arm's problems.
