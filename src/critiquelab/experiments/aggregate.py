@@ -206,16 +206,18 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def gate_value(gate: dict, x: float | None) -> str:
+    """A value on a gate's scale: a share in percent, a fit in 4 decimals (its unit left to the
+    caller)."""
+    return gate_number(gate, x) + ("%" if x is not None and not gate.get("unit") else "")
+
+
 def gate_text(gate: dict) -> str:
     """'metric 31.0% vs 29.0%, margin +2.0 [-1.5, +5.4]': what a gate compared, in a line (a fit
     in its unit)."""
     unit = gate.get("unit")
-
-    def number(x: float | None) -> str:
-        return gate_number(gate, x) + ("%" if x is not None and not unit else "")
-
-    text = (f"{gate.get('metric')} {number(gate.get('value'))} vs "
-            f"{number(gate.get('reference'))}" + (f" {unit}" if unit else ""))
+    text = (f"{gate.get('metric')} {gate_value(gate, gate.get('value'))} vs "
+            f"{gate_value(gate, gate.get('reference'))}" + (f" {unit}" if unit else ""))
     return text + (f", margin {margin_text(gate)}" if gate.get("difference") else "")
 
 

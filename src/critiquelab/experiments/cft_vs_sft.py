@@ -14,7 +14,7 @@ from itertools import islice
 
 from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.aggregate import GATE_TOLERANCE, gate_text
+from critiquelab.experiments.aggregate import GATE_TOLERANCE, gate_text, gate_value
 from critiquelab.experiments.chain_common import (
     ARM_SOURCES,
     BASE,
@@ -189,10 +189,9 @@ def gate_curve(results: dict, arm: str) -> list[str]:
     runs = results.get("curves", {}).get(arm, {}).get(f"validation_{gate['metric']}", [])
     if not runs:
         return []
-    def number(x: float) -> str:
-        return f"{x:.4f} {gate['unit']}" if gate.get("unit") else _pct(x)
-    points = ", ".join(f"step {step:.0f} {number(sum(r[i][1] for r in runs) / len(runs))}"
-                       for i, (step, _) in enumerate(runs[0]))
+    unit = f" {gate['unit']}" if gate.get("unit") else ""
+    points = ", ".join(f"step {step:.0f} {gate_value(gate, sum(r[i][1] for r in runs) / len(runs))}"
+                       f"{unit}" for i, (step, _) in enumerate(runs[0]))
     return [f"{arm}'s validation {gate['metric']} along its budget: {points} (its gate, against "
             f"{gate['against']}: {gate_text(gate)})."]
 
