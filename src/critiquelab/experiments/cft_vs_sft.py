@@ -21,9 +21,9 @@ from critiquelab.experiments.chain_common import (
     CFT,
     CONTINUED,
     CRITIQUE,
-    DEFAULT,
     EVAL,
     PRESETS,
+    SIZED_DEFAULT,
     SOLVE,
     ChainState,
     arm_records,
@@ -113,17 +113,10 @@ class ChainFinetune(Experiment):
                           generations=ev.generations, validation_items=ev.validation_items)
 
 
-# Sized from validation curves (docs/experiments/cft-vs-sft.md): at the shared 80 steps `cft`
-# fits held-out critiques no better than the base; by 160 it does, clearly.
-CFT_VS_SFT_PRESETS = {**PRESETS, "default": {
-    **DEFAULT, "finetune": {**DEFAULT["finetune"], "steps": 160,
-                            "checkpoints": (0.25, 0.5, 0.75, 1.0)}}}
-
-
 @register_experiment
 class CftVsSft(ChainFinetune):
     name = "cft-vs-sft"
-    presets = CFT_VS_SFT_PRESETS
+    presets = {**PRESETS, "default": SIZED_DEFAULT}
     title = "Critique fine-tuning vs imitation on the chain world"
     question = ("Does fine-tuning on critiques of noisy solutions teach a model to solve "
                 "better than fine-tuning on solutions, at the same training budget?")

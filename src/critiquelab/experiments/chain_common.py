@@ -85,6 +85,12 @@ FULL = {
     "max_new_tokens": 320,
 }
 PRESETS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
+# The default at the budget where every chain fine-tune learns its own objective, sized from
+# validation curves (docs/experiments/cft-vs-sft.md): at 80 steps `cft` (cft-vs-sft) and `clean`
+# (structure-vs-content) fit held-out records of their kind no better than the base; at 160
+# `cft` and `sft-gold` do.
+SIZED_DEFAULT = {**DEFAULT, "finetune": {**DEFAULT["finetune"], "steps": 160,
+                                         "checkpoints": (0.25, 0.5, 0.75, 1.0)}}
 
 
 def half_budget(preset: dict) -> dict:

@@ -27,6 +27,7 @@ from critiquelab.experiments.chain_common import (
     BASE,
     FIT_GATE,
     PRESETS,
+    SIZED_DEFAULT,
     ChainState,
     stream_rng,
 )
@@ -121,7 +122,7 @@ class StructureVsContent(ChainFinetune):
                 "(wrong numbers), at the same training budget and the same share of broken "
                 "demonstrations?")
     arm_table = (BASE, *(Arm(a, a, "solve", "sft", FIT_GATE) for a in PERTURBATIONS))
-    presets = {"smoke": {**PRESETS["smoke"], **DOSE}, "default": {**PRESETS["default"], **DOSE}}
+    presets = {"smoke": {**PRESETS["smoke"], **DOSE}, "default": {**SIZED_DEFAULT, **DOSE}}
     metrics = ("solve_accuracy", "sound_solution", "format_rate")
     baseline = "clean"
 
