@@ -6,14 +6,23 @@ import json
 import random
 import subprocess
 import sys
+from itertools import islice
 
 import pytest
 from test_cli_fuzz import invoke
 from test_tracking import loss_series
 
 from critiquelab.experiments.cft_vs_sft import fit_resolved
-from critiquelab.experiments.chain_common import EVAL
+from critiquelab.experiments.chain_common import (
+    EVAL,
+    PRESETS,
+    ChainState,
+    arm_records,
+    candidate_writer,
+    chain_splits,
+)
 from critiquelab.experiments.spec import OBJECTIVE_FIT
+from critiquelab.formats import COMPACT
 
 GATED = ("sft-raw", "sft-verified", "sft-gold", "cft")
 TRAINED = ("continued-pretraining", *GATED)  # the control arm trains but has no gate
@@ -107,6 +116,7 @@ def test_smoke_end_to_end(tmp_path, base_cache, monkeypatch, capsys):
     ("finetune.learning_rate=abc", "'finetune.learning_rate' expects float", False),
     ("finetune.step=3", "did you mean 'finetune.steps'", False),
     ("finetune.lr_scheduler=exp", "unknown finetune.lr_scheduler 'exp'", False),
+    ("misconceptions=1.5", "misconceptions must be a share in 0..1", False),
 ])
 def test_bad_overrides_exit_2_with_one_line(tmp_path, monkeypatch, capsys, override, needle,
                                             fresh_process):
@@ -156,3 +166,34 @@ def test_a_checkpoint_has_learned_only_when_its_fit_gain_is_resolved():
     assert not fit_resolved(checkpoint(0.0, 0.01), entry)
     assert not fit_resolved(checkpoint(0.002, 0.05), entry)  # within the items' noise
     assert not fit_resolved(checkpoint(-0.02, 0.01), entry)
+
+
+
+def written_facts(text: str) -> list[tuple[tuple[str, int, int], int]]:
+    """((op, left, right), result) of every step line `v = x op y = 7 op 5 = 12` in text."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(" = ")
+        if len(parts) == 4:
+            a, op, b = parts[2].split(" ")
+            out.append(((op, int(a), int(b)), int(parts[3])))
+    return out
+
+
+def test_misconceptions_reach_the_fine_tuning_candidates_and_nothing_else():
+    params = {**PRESETS["smoke"], "misconceptions": 0.3}
+    world, splits = chain_splits(params)
+    state = ChainState(world, COMPACT, splits, {}, [], params)
+    student = candidate_writer(state)
+    assert student.misconceptions and not world.misconceptions
+
+    def misconceived(source: str, split: str = "train") -> int:
+        """How many of 200 records of the stream write one of the student's wrong facts."""
+        records = islice(arm_records(state, source, 0, 0.0, split=split), 200)
+        return sum(any(student.misconceptions.get(f) == v for f, v in written_facts(
+            r["prompt"].split("Solution:\n")[-1] + "\n" + r["completion"])) for r in records)
+
+    assert misconceived("raw") > 0 and misconceived("cft") > 0
+    assert misconceived("raw", "validation") > 0  # the held-out fit meets the same student
+    assert misconceived("gold") == 0
+    assert candidate_writer(ChainState(world, COMPACT, splits, {}, [], PRESETS["smoke"])) is world

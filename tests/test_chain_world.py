@@ -391,3 +391,34 @@ def test_dependency_order_states_the_same_problems_in_order():
     assert ordered.solve(p).splitlines()[:3] == [
         "b = a + 1 = 3 + 1 = 4", "d = c * 2 = 5 * 2 = 10", "e = d + b = 10 + 4 = 14"]
     assert ordered.solve(ordered.parse_problem(EXAMPLE)) == EXAMPLE_SOLUTION
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems(), st.integers(0, 10**6))
+def test_a_misconceived_student_errs_exactly_where_it_computes_a_wrong_fact(wp, seed):
+    world, p = wp
+    student = world.misconceived(0.3, seed)
+    assert student.solve(p) == world.solve(p)  # canonical solutions stay exact
+    for (op, a, b), wrong in student.misconceptions.items():
+        assert wrong != evaluate(parse_expr(f"{a} {op} {b}"), {})
+        assert 0 <= wrong <= world.config.max_value
+    sol = student.sample_solution(p, random.Random(seed), error_rate=0.0)
+    shown = [line.split(" = ")[2] for line in sol.splitlines()[:-1]]
+    facts = [(op, int(a), int(b)) for a, op, b in (s.split(" ") for s in shown)]
+    first = next((i for i, f in enumerate(facts) if f in student.misconceptions), None)
+    v = world.verify(p, sol)
+    if first is None:
+        assert sol == world.solve(p) and v.correct
+    else:
+        assert not v.correct and v.first_error_step == first + 1
+
+
+def test_misconceptions_are_a_seeded_share_of_the_facts_and_none_changes_nothing():
+    world = ChainWorld(max_value=9, ops="+-*")
+    a, b = world.misconceived(0.1, "s"), world.misconceived(0.1, "s")
+    assert a.misconceptions == b.misconceptions and len(a.misconceptions) == 15  # of 152 facts
+    assert world.misconceived(0.1, "t").misconceptions != a.misconceptions
+    p = world.generate(random.Random(3), 3)
+    none = world.misconceived(0.0, "s")
+    assert [none.sample_solution(p, random.Random(k), 0.5) for k in range(20)] == [
+        world.sample_solution(p, random.Random(k), 0.5) for k in range(20)]

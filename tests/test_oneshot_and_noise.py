@@ -149,7 +149,7 @@ def test_noise_conclusions_read_only_gated_levels():
 def test_noise_arms_share_candidates_and_nest_their_errors():
     params = get_experiment("critique-noise").presets["smoke"]
     world, splits = chain_splits(params)
-    state = ChainState(world, COMPACT, splits, {}, Path("."))
+    state = ChainState(world, COMPACT, splits, {}, [Path(".")], params)
 
     def stream(critic):
         return list(islice(critique_stream(state, critic, 3, params), 400))

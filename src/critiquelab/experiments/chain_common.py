@@ -15,6 +15,7 @@ from pathlib import Path
 from critiquelab.critics.base import ExactCritic
 from critiquelab.data.builders import SFT_SOURCES, cft_records, pretrain_corpus, sft_records
 from critiquelab.data.splits import OOD_KINDS, SplitSpec, make_splits, ood_spec
+from critiquelab.errors import UsageError
 from critiquelab.evaluation.metrics import (
     Candidate,
     critique_scores,
@@ -51,7 +52,10 @@ SMOKE = {
                  "train": {"learning_rate": 3e-3, "epochs": 3, "batch_size": 32, "seed": 0}},
     "finetune": {"steps": 8, "learning_rate": 3e-4, "batch_size": 16,
                  "lr_scheduler": "constant", "checkpoints": (0.25, 0.5, 1.0)},
-    "error_rate": 0.45, "max_new_tokens": 120,
+    # Fine-tuning candidates are flawed at random with probability error_rate (as stage 0's are)
+    # and, with `misconceptions` > 0, also written by a student who gets that share of the
+    # arithmetic facts wrong, the same ones every time (stage 0 never sees them).
+    "error_rate": 0.45, "misconceptions": 0.0, "max_new_tokens": 120,
 }
 DEFAULT = {
     **SMOKE,
@@ -168,6 +172,9 @@ def _draw_splits(blob: str) -> tuple[World, dict[str, list[Problem]]]:
 
 def chain_setup(ctx: RunContext) -> ChainState:
     """World, splits, held-out candidates for critique metrics, and the cached base models."""
+    share = ctx.params["misconceptions"]
+    if not 0 <= share <= 1:
+        raise UsageError(f"misconceptions must be a share in 0..1, got {share}")
     world, splits = chain_splits(ctx.params)
     rng = random.Random(f"candidates:{ctx.params['data_seed']}")
     candidates = {sp: make_candidates(world, splits[sp], rng) for sp in (*EVAL, "validation")}
@@ -260,8 +267,17 @@ def arm_records(state: ChainState, source: str, seed: int, error_rate: float,
     if source == "cft":
         # `critique_form` (optional; critics/format.py) lays out the fine-tuning critiques only.
         critic = ExactCritic(state.world, state.params.get("critique_form", "steps"))
-        return cft_records(state.world, problems, state.fmt, rng, critic, error_rate)
-    return sft_records(state.world, problems, state.fmt, rng, source, error_rate)
+        return cft_records(candidate_writer(state), problems, state.fmt, rng, critic, error_rate)
+    return sft_records(candidate_writer(state), problems, state.fmt, rng, source, error_rate)
+
+
+def candidate_writer(state: ChainState) -> World:
+    """Who writes the fine-tuning candidates: the world, or with the preset's
+    `misconceptions` a student holding a seeded share of wrong arithmetic facts."""
+    share = state.params["misconceptions"]
+    if not share:
+        return state.world
+    return state.world.misconceived(share, f"misconceptions:{state.params['data_seed']}")
 
 
 def trivial_baselines(state: ChainState, splits: tuple[str, ...] = (*EVAL, "validation")

@@ -16,14 +16,13 @@ from pathlib import Path
 from critiquelab.critics.base import Critic, ExactCritic, NoisyCritic
 from critiquelab.data.builders import cft_records
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import ChainFinetune
+from critiquelab.experiments.cft_vs_sft import CFT_VS_SFT_PRESETS, ChainFinetune
 from critiquelab.experiments.chain_common import (
     BASE,
     FIT_GATE,
-    PRESETS,
     SOLVE,
     ChainState,
-    half_budget,
+    candidate_writer,
     sft_arm,
     stream_rng,
 )
@@ -44,7 +43,8 @@ def critique_stream(state: ChainState, critic: Critic, seed: int, params: dict,
     rng = stream_rng(f"critique-noise:{seed}", split)
     problems = list(state.splits[split])
     rng.shuffle(problems)
-    return cft_records(state.world, problems, state.fmt, rng, critic, params["error_rate"])
+    return cft_records(candidate_writer(state), problems, state.fmt, rng, critic,
+                       params["error_rate"])
 
 
 @register_experiment
@@ -56,8 +56,7 @@ class CritiqueNoise(ChainFinetune):
                 "optimizer steps?")
     arm_table = (BASE, *(Arm(f"{PREFIX}{p}", f"noise-{p}", "critique", "sft", FIT_GATE)
                    for p in NOISE_LEVELS), sft_arm("gold"), sft_arm("raw"))
-    presets = {"smoke": PRESETS["smoke"],
-               "default": half_budget(PRESETS["default"])}  # 7 trained arms
+    presets = {k: CFT_VS_SFT_PRESETS[k] for k in ("smoke", "default")}
     metrics = SOLVE  # no critique metrics on test: they cost most of a cell
     baseline = "sft-gold"
 

@@ -15,6 +15,7 @@ needed operations in statement order, so finding the next line is a scan, not a 
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Sequence
 
@@ -60,6 +61,16 @@ class ChainWorld(World):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         self.trace, self.order = trace, order
+        self.misconceptions: inject.Facts = {}
+
+    def misconceived(self, share: float, seed: int | str) -> ChainWorld:
+        """This world with a candidate writer that gets a fixed, seeded `share` of the
+        arithmetic facts wrong wherever it meets them: a student's systematic errors, which a
+        model can learn, unlike random slips. Canonical solutions and verification stay exact."""
+        student = copy.copy(self)
+        student.misconceptions = inject.misconceptions(self.config.ops, self.config.max_value,
+                                                       share, random.Random(seed))
+        return student
 
     def _order(self, problem: Problem) -> list[str]:
         """The variables a reference solution computes, in the order it writes them."""
@@ -88,9 +99,17 @@ class ChainWorld(World):
         return parse_problem(self.name, text)
 
     def solve(self, problem: Problem) -> str:
-        lines, answer = inject.trace(definitions(problem), self._order(problem),
-                                     question=problem.data["question"])
-        return "\n".join([*lines, f"Answer: {answer}"])
+        return inject.write(definitions(problem), problem.data["question"], self._order(problem))
+
+    def sample_solution(self, problem: Problem, rng: random.Random, error_rate: float) -> str:
+        """The base world's candidate, written with this world's misconceptions (if any)."""
+        if not self.misconceptions:
+            return super().sample_solution(problem, rng, error_rate)
+        defs, question, order = definitions(problem), problem.data["question"], self._order(problem)
+        if rng.random() < error_rate:
+            return inject.inject_error(defs, question, order, rng,
+                                       table=self.misconceptions).solution
+        return inject.write(defs, question, order, self.misconceptions)
 
     def signature(self, problem: Problem) -> str:
         """The hash of the needed sub-graph: what a solution computes, distractors aside."""

@@ -14,6 +14,7 @@ ERROR_KINDS = ("arithmetic_slip", "wrong_operand", "wrong_operator", "skipped_st
                "used_before_computed", "wrong_final_answer")
 _IN_LINE = ("arithmetic_slip", "wrong_operand", "wrong_operator")
 _NEEDS_TWO_STEPS = {"skipped_step": "arithmetic_slip", "used_before_computed": "wrong_operand"}
+Facts = Mapping[tuple[str, int, int], int]  # (op, left, right) -> the result a student writes
 
 
 def nudge(x: int, rng: random.Random) -> int:
@@ -22,10 +23,26 @@ def nudge(x: int, rng: random.Random) -> int:
     return x + rng.choice(deltas)
 
 
+def misconceptions(ops: str, max_value: int, share: float, rng: random.Random) -> Facts:
+    """A student's wrong arithmetic facts: a seeded `share` of the facts whose operands and
+    result lie in 0..max_value, each with one fixed result a small step off (in that range)."""
+    facts = [(op, a, b) for op in ops for a in range(max_value + 1) for b in range(max_value + 1)
+             if 0 <= apply(op, a, b) <= max_value]
+    table = {}
+    for op, a, b in sorted(rng.sample(facts, round(share * len(facts)))):
+        right = apply(op, a, b)
+        table[op, a, b] = rng.choice([right + d for d in (-3, -2, -1, 1, 2, 3)
+                                      if 0 <= right + d <= max_value])
+    return table
+
+
 def trace(defs: Mapping[str, Def], order: list[str], rng: random.Random | None = None,
-          kind: str = "", at: int = -1, question: str | None = None) -> tuple[list[str], int]:
+          kind: str = "", at: int = -1, question: str | None = None,
+          table: Facts | None = None) -> tuple[list[str], int]:
     """Step lines in `order` and the value of `question` (default: the last line's); with
-    `kind`, line `at` (0-based) is broken and later lines carry its wrong value on."""
+    `kind`, line `at` (0-based) is broken and later lines carry its wrong value on; a fact in
+    `table` (misconceptions) takes its wrong result wherever it is computed."""
+    table = table or {}
     known = {v: d.args[0] for v, d in defs.items() if d.op is None}
     lines = []
     for i, v in enumerate(order):
@@ -38,7 +55,7 @@ def trace(defs: Mapping[str, Def], order: list[str], rng: random.Random | None =
             others = [o for o in OPS if o != op]
             changed = [o for o in others if apply(o, *nums) != apply(op, *nums)]
             op = rng.choice(changed or others)
-        known[v] = apply(op, *nums)
+        known[v] = table.get((op, *nums), apply(op, *nums))
         if i == at and kind == "arithmetic_slip":
             known[v] = nudge(known[v], rng)
         lines.append(f"{v} = {fmt(d.args[0], op, d.args[1])} = {fmt(nums[0], op, nums[1])} "
@@ -50,10 +67,16 @@ def _join(lines: list[str], answer: int) -> str:
     return "\n".join([*lines, f"Answer: {answer}"])
 
 
+def write(defs: Mapping[str, Def], question: str, order: list[str],
+          table: Facts | None = None) -> str:
+    """The solution that writes `order`, right but for the facts in `table`."""
+    return _join(*trace(defs, order, question=question, table=table))
+
+
 def inject_error(defs: Mapping[str, Def], question: str, order: list[str], rng: random.Random,
-                 kind: str | None = None) -> InjectedError:
+                 kind: str | None = None, table: Facts | None = None) -> InjectedError:
     """Break the reference solution that writes `order`; the broken line is known by
-    construction."""
+    construction (with misconceptions in `table`, an earlier line may be wrong too)."""
     if kind is not None and kind not in ERROR_KINDS:
         raise ValueError(f"unknown error kind '{kind}' (known: {', '.join(ERROR_KINDS)})")
     needed = needed_order(defs, question)
@@ -62,9 +85,9 @@ def inject_error(defs: Mapping[str, Def], question: str, order: list[str], rng: 
         kind = _NEEDS_TWO_STEPS.get(kind, kind)
     if kind in _IN_LINE:
         at = rng.randrange(len(order))
-        lines, answer = trace(defs, order, rng, kind, at, question)
+        lines, answer = trace(defs, order, rng, kind, at, question, table)
         return InjectedError(_join(lines, answer), kind, at + 1)
-    lines, answer = trace(defs, order, question=question)
+    lines, answer = trace(defs, order, question=question, table=table)
     if kind == "wrong_final_answer":
         return InjectedError(_join(lines, nudge(answer, rng)), kind, len(lines) + 1)
     if kind == "skipped_step":  # a needed line: leaving out a distractor is no error
