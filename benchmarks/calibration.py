@@ -3,6 +3,7 @@ seen, and one JSON line per point."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import tempfile
@@ -36,3 +37,16 @@ def emit(out: Path, row: dict) -> None:
     with out.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row), flush=True)
+
+
+def add_gate_run(ap: argparse.ArgumentParser) -> None:
+    """--run: the cft-vs-sft results.json whose `sft-raw` gate gives a headroom's resolution."""
+    ap.add_argument("--run", type=Path, default=Path("docs/results/cft-vs-sft.json"),
+                    help="a cft-vs-sft results.json whose sft-raw gate gives the resolution")
+
+
+def sft_raw_half_width(run_path: Path) -> tuple[float, str | None]:
+    """The half-width of the 95% CI of `sft-raw`'s gate margin in a run, and the run's commit."""
+    run = json.loads(run_path.read_text())
+    lo, hi = run["validity"]["sft-raw"]["difference"]["ci95"]
+    return (hi - lo) / 2, run.get("commit")

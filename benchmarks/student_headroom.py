@@ -9,41 +9,36 @@ wrong result every time it meets one of them: something a model can learn, and s
 showed. Per share, each row gives the base's mean log-probability per loss-bearing token (the
 held-out fit's unit) of the runner's held-out `raw` and `cft` records (one per validation
 problem, drawn as the fit records are), and the share of those raw candidates the verifier
-rejects. The drop from share 0 is what an arm gains at most by learning the student's wrong
-facts as well as the base knows the right ones: its room above the gate, against the 95% CI
-half-width `sft-raw`'s gate drew in a committed run (`--run`).
-Loads the shipped base; about a minute on one CPU thread.
+rejects. The drop from share 0 (`room_raw`, `room_cft`) is the most an arm gains by learning
+the student's wrong facts as well as the base knows the right ones; set it against the 95% CI
+half-width that `sft-raw`'s gate drew in a committed run (`--run`). Loads the shipped base.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
-from calibration import default_context, emit
+from calibration import add_gate_run, default_context, emit, sft_raw_half_width
 
 from critiquelab.experiments.chain_common import arm_records, chain_setup
 from critiquelab.models import load_model
 from critiquelab.training import record_logprobs
 
-RUN = Path("docs/results/cft-vs-sft.json")
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3],
-                    help="misconception shares to compare")
-    ap.add_argument("--run", type=Path, default=RUN,
-                    help="a cft-vs-sft results.json whose sft-raw gate gives the resolution")
+                    help="misconception shares to compare (share 0, the reference, always runs)")
+    add_gate_run(ap)
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = ap.parse_args()
+    half_width, commit = sft_raw_half_width(args.run)
     ctx = default_context("cft-vs-sft")
-    run = json.loads(args.run.read_text())
-    lo, hi = run["validity"]["sft-raw"]["difference"]["ci95"]
     model = tok = None
-    for share in args.shares:
+    plain: dict[str, float] = {}  # the base's fit on a student without misconceptions
+    for share in [0.0, *(s for s in args.shares if s)]:
         ctx.params["misconceptions"] = share
         state = chain_setup(ctx)
         if model is None:
@@ -55,13 +50,15 @@ def main() -> None:
             records = list(itertools.islice(arm_records(
                 state, source, 0, ctx.params["error_rate"], split="validation"), n))
             fit = record_logprobs(model, tok, records)
-            row[f"base_fit_{source}"] = round(sum(fit) / n, 4)
+            mean = sum(fit) / n
+            plain.setdefault(source, mean)
+            row[f"base_fit_{source}"] = round(mean, 4)
+            row[f"room_{source}"] = round(plain[source] - mean, 4)
             if source == "raw":
                 row["flawed_share"] = round(sum(
                     not state.world.verify(by_id[r["problem_id"]], r["completion"]).correct
                     for r in records) / n, 2)
-        emit(args.out, {**row, "gate_ci_half_width": round((hi - lo) / 2, 4),
-                        "run_commit": run.get("commit")})
+        emit(args.out, {**row, "gate_ci_half_width": round(half_width, 4), "run_commit": commit})
 
 
 if __name__ == "__main__":
