@@ -35,6 +35,10 @@ whether that lets it compose one operation more than it was trained on (`ood-len
 `--order dependency` states every problem, probes included, with each definition after those it
 uses (the chain world's `order="dependency"`: the same problems, reordered), to measure how
 much of `ood-length` is finding the order of the operations.
+`--max-depth D` redraws the pretraining problems (at --difficulties operations) keeping only
+those at most D deep, and replaces the `ood-length` probe by problems exactly D + 1 deep at
+D + 1 to max(--difficulties) operations: one step longer as a chain of operations, with no more
+lines than training solutions have, to test whether the line count or the chain is the wall.
 Runs on a CPU; a GPU makes a sweep take minutes.
 """
 
@@ -46,6 +50,7 @@ import copy
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from calibration import default_context, emit, unseen
@@ -88,6 +93,43 @@ def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
     spec = SplitSpec(p["n_pretrain"], tuple(p["pretrain_difficulties"]))
     return generate_problems(source, spec, random.Random(f"calibration:pretrain:{distractors}"),
                              exclude=taken, signatures=signatures)
+
+
+class DepthFiltered:
+    """A world whose draws keep only problems with an allowed depth (the rest of the world is
+    the wrapped one's), so a corpus or probe can be limited to, or set at, a chain length."""
+
+    def __init__(self, world: World, allowed: Callable[[int], bool]):
+        self.world, self.allowed = world, allowed
+
+    def __getattr__(self, name: str):
+        return getattr(self.world, name)
+
+    def generate(self, rng: random.Random, difficulty: int) -> Problem:
+        while True:
+            q = self.world.generate(rng, difficulty)
+            if self.allowed(depth(definitions(q), q.data["question"])):
+                return q
+
+
+def depth_limited(world: World, splits: dict[str, list[Problem]],
+                  held_out: dict[str, list[Problem]], p: dict, max_depth: int
+                  ) -> tuple[list[Problem], list[Problem]]:
+    """A pretraining corpus at most `max_depth` deep, and an `ood-length` probe exactly one
+    deeper (drawn first), neither sharing a problem or an evaluation computation with any split
+    or probe."""
+    lengths = tuple(d for d in sorted(set(p["pretrain_difficulties"])) if d > max_depth)
+    deeper = DepthFiltered(world, lambda d: d == max_depth + 1)
+    probe = unseen(deeper, splits, SplitSpec(len(held_out["ood-length"]), lengths, "eval"),
+                   random.Random("calibration:depth-probe"), also=held_out["validation"])
+    evals = [splits[k] for k in ("validation", "id", *OOD_KINDS)] + [
+        *held_out.values(), probe]
+    signatures = {world.signature(q) for ps in evals for q in ps}
+    taken = {q.id for ps in [*splits.values(), *held_out.values(), probe] for q in ps}
+    spec = SplitSpec(p["n_pretrain"], tuple(p["pretrain_difficulties"]))
+    shallow = DepthFiltered(world, lambda d: d <= max_depth)
+    return generate_problems(shallow, spec, random.Random(f"calibration:pretrain:depth{max_depth}"),
+                             exclude=taken, signatures=signatures), probe
 
 
 def first_error(v: Verification) -> str:
@@ -184,6 +226,8 @@ def main() -> None:
                     help="what a pretraining solution computes: the needed operations or every one")
     ap.add_argument("--order", choices=ORDERS, default="shuffled",
                     help="how every problem states its definitions")
+    ap.add_argument("--max-depth", type=int, default=None,
+                    help="pretrain on problems at most this deep; ood-length probes one deeper")
     ap.add_argument("--max-new-tokens", type=int, default=160, help="per probe answer")
     ap.add_argument("--n-probe", type=int, default=100, help="problems per probe")
     ap.add_argument("--anneal", type=int, default=0,
@@ -220,6 +264,9 @@ def main() -> None:
     pretrain = splits["pretrain"]
     if args.pretrain_distractors:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
+    if args.max_depth:
+        pretrain, held_out["ood-length"] = depth_limited(world, splits, held_out, p,
+                                                         args.max_depth)
     docs = pretrain_documents(world, pretrain, p, args.base)
     model, tok = load_model(args.model, seed=p["data_seed"] + args.base)
     anneal_docs = docs if args.anneal_seed == args.base else \

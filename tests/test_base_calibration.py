@@ -11,6 +11,7 @@ import pytest
 
 from critiquelab.experiments.chain_common import PRESETS, chain_splits
 from critiquelab.worlds.chain import ChainWorld
+from critiquelab.worlds.chain.model import definitions, depth
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
@@ -100,6 +101,27 @@ def test_redrawn_pretraining_has_the_distractors_asked_and_shares_no_evaluation_
     sizes = {name: min(len(q.data["defs"]) for q in ps)  # the shortest problem's definitions
              for name, ps in (("redrawn", redrawn), ("preset", splits["pretrain"]))}
     assert sizes["redrawn"] == sizes["preset"] + 3
+
+
+def test_a_depth_limited_corpus_stays_shallow_and_its_probe_is_one_step_deeper(calib):
+    p = {**PRESETS["smoke"], "pretrain_difficulties": (1, 2, 3)}
+    world, splits = chain_splits(p)
+    held_out = calib["probes"](world, splits, p, 12)
+    corpus, probe = calib["depth_limited"](world, splits, held_out, p, 2)
+
+    def depths(problems):
+        return {depth(definitions(q), q.data["question"]) for q in problems}
+
+    assert len(corpus) == p["n_pretrain"] and len(probe) == 12
+    assert depths(corpus) == {1, 2} and 3 in {q.difficulty for q in corpus}
+    assert depths(probe) == {3} and {q.difficulty for q in probe} == {3}
+    evals = [splits[k] for k in ("validation", "id", "ood-length", "ood-shift")]
+    signatures = {world.signature(q) for ps in [*evals, *held_out.values(), probe] for q in ps}
+    assert not {world.signature(q) for q in corpus} & signatures
+    assert not {world.signature(q) for q in probe} & {
+        world.signature(q) for ps in splits.values() for q in ps}
+    taken = {q.id for ps in [*splits.values(), *held_out.values()] for q in ps}
+    assert not {q.id for q in [*corpus, *probe]} & taken
 
 
 def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, tmp_path):
