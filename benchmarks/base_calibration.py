@@ -81,18 +81,24 @@ def probes(world: World, splits: dict[str, list[Problem]], p: dict, n: int
                for k, spec in specs.items()}}
 
 
-def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
-                       held_out: dict[str, list[Problem]], p: dict,
-                       distractors: tuple[int, int]) -> list[Problem]:
-    """Pretraining problems with more or fewer distractors, sharing no problem with any split
-    or probe and no computation with any evaluation split or probe."""
-    source = get_world("chain", **{**p["world"], "distractors": tuple(distractors)})
+def fresh_pretraining(source: World, world: World, splits: dict[str, list[Problem]],
+                      held_out: dict[str, list[Problem]], p: dict, label: str) -> list[Problem]:
+    """Pretraining problems drawn from `source`, sharing no problem with any split or probe and
+    no computation with any evaluation split or probe."""
     evals = [splits[k] for k in ("validation", "id", *OOD_KINDS)] + list(held_out.values())
     signatures = {world.signature(q) for ps in evals for q in ps}
     taken = {q.id for ps in [*splits.values(), *held_out.values()] for q in ps}
     spec = SplitSpec(p["n_pretrain"], tuple(p["pretrain_difficulties"]))
-    return generate_problems(source, spec, random.Random(f"calibration:pretrain:{distractors}"),
+    return generate_problems(source, spec, random.Random(f"calibration:pretrain:{label}"),
                              exclude=taken, signatures=signatures)
+
+
+def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
+                       held_out: dict[str, list[Problem]], p: dict,
+                       distractors: tuple[int, int]) -> list[Problem]:
+    """Pretraining problems with more or fewer distractors (see fresh_pretraining)."""
+    source = get_world("chain", **{**p["world"], "distractors": tuple(distractors)})
+    return fresh_pretraining(source, world, splits, held_out, p, f"{distractors}")
 
 
 class DepthFiltered:
@@ -121,15 +127,11 @@ def depth_limited(world: World, splits: dict[str, list[Problem]],
     lengths = tuple(d for d in sorted(set(p["pretrain_difficulties"])) if d > max_depth)
     deeper = DepthFiltered(world, lambda d: d == max_depth + 1)
     probe = unseen(deeper, splits, SplitSpec(len(held_out["ood-length"]), lengths, "eval"),
-                   random.Random("calibration:depth-probe"), also=held_out["validation"])
-    evals = [splits[k] for k in ("validation", "id", *OOD_KINDS)] + [
-        *held_out.values(), probe]
-    signatures = {world.signature(q) for ps in evals for q in ps}
-    taken = {q.id for ps in [*splits.values(), *held_out.values(), probe] for q in ps}
-    spec = SplitSpec(p["n_pretrain"], tuple(p["pretrain_difficulties"]))
+                   random.Random("calibration:depth-probe"))
     shallow = DepthFiltered(world, lambda d: d <= max_depth)
-    return generate_problems(shallow, spec, random.Random(f"calibration:pretrain:depth{max_depth}"),
-                             exclude=taken, signatures=signatures), probe
+    corpus = fresh_pretraining(shallow, world, splits, {**held_out, "deeper": probe}, p,
+                               f"depth{max_depth}")
+    return corpus, probe
 
 
 def first_error(v: Verification) -> str:
@@ -246,6 +248,9 @@ def main() -> None:
     args.anneal_seed = args.base if args.anneal_seed is None else args.anneal_seed
     if min(args.base, args.anneal_seed) < 0:
         ap.error("--base and --anneal-seed count from 0")
+    if args.max_depth is not None and (args.max_depth < 1 or args.pretrain_distractors):
+        ap.error("--max-depth needs a depth from 1 and redraws the corpus itself, so it does "
+                 "not combine with --pretrain-distractors")
 
     ctx = default_context("cft-vs-sft", args.work)
     work = ctx.out_dir
@@ -264,7 +269,7 @@ def main() -> None:
     pretrain = splits["pretrain"]
     if args.pretrain_distractors:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
-    if args.max_depth:
+    if args.max_depth is not None:
         pretrain, held_out["ood-length"] = depth_limited(world, splits, held_out, p,
                                                          args.max_depth)
     docs = pretrain_documents(world, pretrain, p, args.base)
