@@ -7,6 +7,7 @@ import sys
 import threading
 import urllib.request
 
+import httpx2
 import openai
 import pytest
 from transformers import LlamaForCausalLM
@@ -188,14 +189,13 @@ def test_the_key_goes_only_over_https_or_to_loopback(monkeypatch, url, allow, se
 
 
 def test_a_refused_item_fails_with_the_servers_message_and_the_rest_go_on(tmp_path):
-    from types import SimpleNamespace
 
     teacher = ChatClient(TeacherSpec("http://127.0.0.1:9/v1", "m"), "local",
                          ResponseCache(tmp_path), Sampling(max_tokens=8))
 
     def create(messages, **_):
         if "1 + 2" in messages[1]["content"]:
-            response = SimpleNamespace(status_code=400, request=None, headers={})
+            response = httpx2.Response(400, request=httpx2.Request("POST", "http://localhost/v1"))
             raise openai.BadRequestError("Error code: 400", response=response, body={
                 "error": {"message": "prompt is 9000 tokens,\n over the 8192 limit"}})
         choice = type("Choice", (), {"message": type("M", (), {"content": "Conclusion: "
