@@ -189,7 +189,6 @@ def test_the_key_goes_only_over_https_or_to_loopback(monkeypatch, url, allow, se
 
 
 def test_a_refused_item_fails_with_the_servers_message_and_the_rest_go_on(tmp_path):
-
     teacher = ChatClient(TeacherSpec("http://127.0.0.1:9/v1", "m"), "local",
                          ResponseCache(tmp_path), Sampling(max_tokens=8))
 
