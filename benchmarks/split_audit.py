@@ -20,18 +20,20 @@ from critiquelab.worlds import get_world
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 OLD_OOD = (4, 5, 6)  # the old default's out-of-distribution lengths
+OLD_PRETRAIN = (1, 2, 3)  # the old default's pretraining lengths, at any depth
 
 
 def old_scheme(params: dict):
     """The splits as drawn before signatures: id and validation over every trained length,
-    ood three to five operations longer, training kept out by exact problem hash only."""
-    world = get_world("chain", **params["world"])
+    ood three to five operations longer, training kept out by exact problem hash only, and no
+    limit on depth."""
+    world = get_world("chain", **{k: v for k, v in params["world"].items() if k != "depths"})
     trained = tuple(params["id_difficulties"])
     specs = {"validation": SplitSpec(params["n_validation"], trained),
              "id": SplitSpec(params["n_eval"], trained),
              "ood": SplitSpec(params["n_eval"], OLD_OOD),
              "train": SplitSpec(params["n_train"], trained),
-             "pretrain": SplitSpec(params["n_pretrain"], tuple(params["pretrain_difficulties"]))}
+             "pretrain": SplitSpec(params["n_pretrain"], OLD_PRETRAIN)}
     splits, held = {}, set()
     for i, name in enumerate(specs):
         rng = random.Random(f"{params['data_seed']}:{name}:{i}")

@@ -147,7 +147,7 @@ def test_config_validation():
                 {"distractors": -1}, {"distractors": (3, 1)}, {"min_ops": 0},
                 {"min_ops": 5, "max_ops": 4}, {"max_ops": 30}, {"ops": "+", "max_value": 5},
                 {"max_value": "99"}, {"trace": "all"},
-                {"order": "sorted"}]:
+                {"order": "sorted"}, {"depths": 0}, {"depths": (3, 2)}, {"depths": "3"}]:
         with pytest.raises(ValueError):
             ChainWorld(**bad)
     with pytest.raises(UsageError):
@@ -375,6 +375,21 @@ def test_depth_counts_the_longest_chain_not_every_operation(text, ops, deep):
     defs = definitions(p)
     assert len(needed_order(defs, p.data["question"])) == ops
     assert depth(defs, p.data["question"]) == deep
+
+
+def test_a_depth_range_keeps_only_chains_of_those_lengths():
+    shallow, exact = ChainWorld(max_ops=6, depths=(1, 3)), ChainWorld(max_ops=6, depths=4)
+    rng = random.Random(0)
+
+    def depths(world: ChainWorld, ops: int) -> set[int]:
+        return {depth(definitions(p), p.data["question"])
+                for p in (world.generate(rng, ops) for _ in range(40))}
+
+    assert depths(shallow, 4) == {3} and depths(exact, 4) == {4} and depths(shallow, 6) == {3}
+    assert ChainWorld(max_ops=6).generate(random.Random(5), 3) == \
+        ChainWorld(max_ops=6, depths=(1, 6)).generate(random.Random(5), 3)
+    with pytest.raises(ValueError, match="depths 4..4"):
+        exact.generate(rng, 2)  # two operations are never four deep
 
 
 def test_dependency_order_states_the_same_problems_in_order():

@@ -15,7 +15,7 @@ from critiquelab.experiments import experiment_names, get_experiment
 from critiquelab.experiments.chain_common import EVAL, SPLIT_KEYS, chain_splits
 from critiquelab.worlds import get_world
 from critiquelab.worlds.chain import ChainWorld
-from critiquelab.worlds.chain.model import computation, definitions
+from critiquelab.worlds.chain.model import computation, definitions, depth
 
 EXAMPLE = "c = b * 2. a = 7. b = a + 5. d = c - a. Find d."
 
@@ -63,7 +63,13 @@ def test_split_roles_and_ood_kinds_are_checked():
     assert ood_spec("ood-length", 5, world, config, (2, 3), {}).difficulties == (4,)
     shift = ood_spec("ood-shift", 5, world, config, (2, 3), {"distractors": (3, 4)})
     assert shift.difficulties == (2, 3) and shift.world.config.distractors == (3, 4)
-    for kind, options in [("ood-length", {"steps": 2}), ("ood-shift", {}),
+    deeper = ood_spec("ood-length", 5, world, config, (2, 3), {"depths": (4, 4)})
+    assert deeper.difficulties == (4,) and deeper.world.config.depths == (4, 4)
+    too_deep = ood_spec("ood-length", 5, world, config, (2, 3), {"depths": (5, 5)})
+    with pytest.raises(UsageError, match="depths 5..5"):
+        make_splits(world, {"ood-length": too_deep}, seed=0)
+    for kind, options in [("ood-length", {"steps": 2}), ("ood-length", {"colour": 1}),
+                          ("ood-shift", {}),
                           ("ood-color", {}), ("ood-shift", {"distractors": -1})]:
         with pytest.raises(UsageError):
             ood_spec(kind, 5, world, config, (2, 3), options)
@@ -103,6 +109,17 @@ def test_default_splits_of_every_chain_experiment_share_no_computation_with_trai
                 assert not trained_ids & {p.id for p in splits[sp]}
             else:
                 assert not trained & {world.signature(p) for p in splits[sp]}, sp
+
+
+def test_default_ood_length_is_one_step_deeper_than_every_other_split():
+    world, splits = chain_splits(get_experiment("cft-vs-sft").presets["default"])
+
+    def depths(split: str) -> set[int]:
+        return {depth(definitions(p), p.data["question"]) for p in splits[split]}
+
+    assert depths("ood-length") == {4}
+    assert max(max(depths(sp)) for sp in splits if sp != "ood-length") == 3
+    assert {p.difficulty for p in splits["pretrain"]} == {1, 2, 3, 4}
 
 
 def test_audit_counts_shared_computations_and_the_constant_answer_baseline():

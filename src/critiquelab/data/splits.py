@@ -43,7 +43,10 @@ def generate_problems(world: World, spec: SplitSpec, rng: random.Random,
     budget = spec.n * max_tries
     while len(out) < spec.n and budget > 0:
         budget -= 1
-        p = source.generate(rng, rng.choice(spec.difficulties))
+        try:
+            p = source.generate(rng, rng.choice(spec.difficulties))
+        except ValueError as e:  # a setting the world cannot meet, e.g. an unreachable depth
+            raise UsageError(f"world '{world.name}': {e}") from None
         if p.id not in seen and not (signatures and source.signature(p) in signatures):
             seen.add(p.id)
             out.append(p)
@@ -98,17 +101,18 @@ def leaked_ids(train: Iterable[Problem], tests: Iterable[Problem]) -> set[str]:
 def ood_spec(kind: str, n: int, world: World, config: Mapping, lengths: Sequence[int],
              options: Mapping) -> SplitSpec:
     """An out-of-distribution eval split of a named kind, relative to the trained `lengths`:
-    `ood-length` is `steps` (default 1) operations longer than the longest; `ood-shift` keeps
-    the trained lengths and draws from the world reconfigured by `options` (for the chain
-    world, e.g. more `distractors`)."""
+    `ood-length` is `steps` (default 1) operations longer than the longest, drawn from the world
+    reconfigured by any other options (for the chain world, `depths` one longer than trained);
+    `ood-shift` keeps the trained lengths and draws from the world reconfigured by `options`
+    (for the chain world, e.g. more `distractors`)."""
     if kind == "ood-length":
-        steps = options.get("steps", 1)
-        unknown = set(options) - {"steps"}
-        difficulty = max(lengths) + steps
-        if unknown or difficulty not in world.difficulties():
-            raise UsageError(f"ood-length: need a world that generates difficulty {difficulty} "
-                             f"and only 'steps' as option, got {dict(options)}")
-        return SplitSpec(n, (difficulty,), "eval")
+        settings = {k: v for k, v in options.items() if k != "steps"}
+        difficulty = max(lengths) + options.get("steps", 1)
+        if difficulty not in world.difficulties():
+            raise UsageError(f"ood-length: need a world that generates difficulty {difficulty}, "
+                             f"got options {dict(options)}")
+        source = get_world(world.name, **{**config, **settings}) if settings else None
+        return SplitSpec(n, (difficulty,), "eval", source)
     if kind == "ood-shift":
         if not options:
             raise UsageError("ood-shift: name the world settings that shift, e.g. distractors")

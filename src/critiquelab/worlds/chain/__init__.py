@@ -11,6 +11,8 @@
 order (the answer still the asked variable's value). `order="dependency"` states each
 definition after those it uses (the same problems, reordered) and a solution computes the
 needed operations in statement order, so finding the next line is a scan, not a sort.
+`depths=(lo, hi)` keeps only problems whose longest chain of operations (what must run one
+after another) is lo..hi long, so one split can be a step deeper than everything trained.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ class ChainWorld(World):
 
     def __init__(self, max_value: int = 99, max_literal: int = 9, ops: str | Sequence[str] = "+-*",
                  distractors: int | Sequence[int] = (0, 2), min_ops: int = 1, max_ops: int = 8,
-                 trace: str = "needed", order: str = "shuffled"):
-        self.config = ChainConfig.build(max_value, max_literal, ops, distractors, min_ops, max_ops)
+                 trace: str = "needed", order: str = "shuffled",
+                 depths: int | Sequence[int] | None = None):
+        self.config = ChainConfig.build(max_value, max_literal, ops, distractors, min_ops, max_ops,
+                                        depths)
         if trace not in TRACES:
             raise ValueError(f"trace must be one of {', '.join(TRACES)}, got {trace!r}")
         if order not in ORDERS:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from string import ascii_lowercase
 
 from critiquelab.worlds.chain.arith import apply
-from critiquelab.worlds.chain.model import COMMUTATIVE, OPS, Def, Operand, rhs_key
+from critiquelab.worlds.chain.model import COMMUTATIVE, OPS, Def, Operand, depth, rhs_key
 
 _TRIES = 50
+_DEPTH_TRIES = 1000  # draws before a difficulty is declared out of reach of the depth range
 _CONSUME_WEIGHTS = {0: 1, 1: 4, 2: 2}  # how many unconsumed results an operation joins
 
 
@@ -24,6 +25,7 @@ class ChainConfig:
     distractors: tuple[int, int] = (0, 2)
     min_ops: int = 1
     max_ops: int = 8
+    depths: tuple[int, int] | None = None  # the allowed chain lengths; None: any
 
     def __post_init__(self) -> None:
         for name in ("max_value", "max_literal", "min_ops", "max_ops"):
@@ -40,6 +42,9 @@ class ChainConfig:
                              f"got {self.distractors!r}")
         if not 1 <= self.min_ops <= self.max_ops:
             raise ValueError(f"need 1 <= min_ops <= max_ops, got {self.min_ops}..{self.max_ops}")
+        if self.depths is not None and not 1 <= self.depths[0] <= self.depths[1]:
+            raise ValueError(f"depths must be n >= 1 or (lo, hi) with 1 <= lo <= hi, "
+                             f"got {self.depths!r}")
         if 1 + self.max_ops + hi > len(ascii_lowercase):
             raise ValueError(f"max_ops + max distractors must be at most 25 (one letter each), "
                              f"got {self.max_ops} + {hi}")
@@ -50,19 +55,27 @@ class ChainConfig:
     @classmethod
     def build(cls, max_value: int = 99, max_literal: int = 9, ops: str | Sequence[str] = OPS,
               distractors: int | Sequence[int] = (0, 2), min_ops: int = 1,
-              max_ops: int = 8) -> ChainConfig:
-        """Normalise `ops` (any order) and `distractors` (n or (lo, hi)), then validate."""
-        if isinstance(distractors, int) and not isinstance(distractors, bool):
-            distractors = (distractors, distractors)
-        elif not (isinstance(distractors, Sequence) and len(distractors) == 2
-                  and all(isinstance(n, int) and not isinstance(n, bool) for n in distractors)):
-            raise ValueError(f"distractors must be an int or a (lo, hi) pair, got {distractors!r}")
+              max_ops: int = 8, depths: int | Sequence[int] | None = None) -> ChainConfig:
+        """Normalise `ops` (any order), `distractors` and `depths` (n or (lo, hi)), then
+        validate."""
+        distractors = _pair("distractors", distractors)
+        depths = None if depths is None else _pair("depths", depths)
         if not isinstance(ops, str | list | tuple):
             raise ValueError(f"ops must be a string like '+-*', got {ops!r}")
         ops = "".join(map(str, ops))
         if set(ops) <= set(OPS) and len(set(ops)) == len(ops):
             ops = "".join(o for o in OPS if o in ops)
-        return cls(max_value, max_literal, ops, tuple(distractors), min_ops, max_ops)
+        return cls(max_value, max_literal, ops, distractors, min_ops, max_ops, depths)
+
+
+def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
+    """An int n as (n, n), a two-int sequence as a tuple; anything else is an error."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if not (isinstance(value, Sequence) and len(value) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in value)):
+        raise ValueError(f"{name} must be an int or a (lo, hi) pair, got {value!r}")
+    return value[0], value[1]
 
 
 @dataclass(frozen=True)
@@ -193,7 +206,19 @@ def _fallback(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[De
 
 
 def generate_defs(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[Def], str]:
-    """Definitions (in generation order) and the question variable, needing exactly n_ops ops."""
+    """Definitions (in generation order) and the question variable, needing exactly n_ops ops,
+    redrawn until the question's depth is within `cfg.depths`."""
+    for _ in range(_DEPTH_TRIES):
+        defs, question = _draw(cfg, rng, n_ops)
+        if cfg.depths is None or (cfg.depths[0] <= depth({d.var: d for d in defs}, question)
+                                  <= cfg.depths[1]):
+            return defs, question
+    raise ValueError(f"no problem with {n_ops} operations found within depths "
+                     f"{cfg.depths[0]}..{cfg.depths[1]} in {_DEPTH_TRIES} draws")
+
+
+def _draw(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[Def], str]:
+    """One draw of definitions needing exactly n_ops operations, any depth."""
     n_distractors = rng.randint(*cfg.distractors)
     for _ in range(_TRIES):
         built = _attempt(cfg, rng, n_ops, n_distractors)
