@@ -111,15 +111,19 @@ def test_default_splits_of_every_chain_experiment_share_no_computation_with_trai
                 assert not trained & {world.signature(p) for p in splits[sp]}, sp
 
 
-def test_default_ood_length_is_one_step_deeper_than_every_other_split():
-    world, splits = chain_splits(get_experiment("cft-vs-sft").presets["default"])
+def test_a_depth_limited_preset_draws_ood_length_one_step_deeper_than_every_other_split():
+    smoke = get_experiment("cft-vs-sft").presets["smoke"]
+    params = {**smoke, "world": {**smoke["world"], "depths": (1, 2)},
+              "pretrain_difficulties": (1, 2, 3),
+              "ood": {**smoke["ood"], "ood-length": {"steps": 1, "depths": (3, 3)}}}
+    _, splits = chain_splits(params)
 
     def depths(split: str) -> set[int]:
         return {depth(definitions(p), p.data["question"]) for p in splits[split]}
 
-    assert depths("ood-length") == {4}
-    assert max(max(depths(sp)) for sp in splits if sp != "ood-length") == 3
-    assert {p.difficulty for p in splits["pretrain"]} == {1, 2, 3, 4}
+    assert depths("ood-length") == {3}
+    assert max(max(depths(sp)) for sp in splits if sp != "ood-length") == 2
+    assert 3 in {p.difficulty for p in splits["pretrain"]}
 
 
 def test_audit_counts_shared_computations_and_the_constant_answer_baseline():
