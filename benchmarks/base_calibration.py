@@ -60,7 +60,8 @@ from critiquelab.evaluation.metrics import solve_scores
 from critiquelab.experiments.chain_common import chain_splits, pretrain_documents
 from critiquelab.formats import COMPACT
 from critiquelab.models import load_model
-from critiquelab.training import TrainConfig, train
+from critiquelab.models.precision import PRECISIONS
+from critiquelab.training import TrainConfig, describe_precision, train
 from critiquelab.training.loop import last_checkpoint
 from critiquelab.worlds import Problem, Verification, World, get_world
 from critiquelab.worlds.chain import ORDERS, TRACES
@@ -198,6 +199,7 @@ def anneal_branch(model, tok, docs: list[dict], args: argparse.Namespace, work: 
         tmp.rename(branch)
     total = step + args.anneal
     cfg = TrainConfig(learning_rate=args.lr, max_steps=total, batch_size=args.batch_size,
+                      precision=args.precision,
                       seed=seed, lr_scheduler="warmup_stable_decay", warmup_ratio=0.0,
                       decay_ratio=(args.anneal - 0.5) / total,  # rounds up to args.anneal
                       save_steps=args.anneal,
@@ -210,6 +212,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="tiny-s")
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--precision", choices=PRECISIONS, default="auto",
+                    help="training precision (auto: bf16 autocast where the CPU has AMX)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--every", type=int, default=500, help="steps between evaluations")
     ap.add_argument("--steps", type=int, default=4000, help="0: score --model as loaded")
@@ -270,6 +274,8 @@ def main() -> None:
     if args.pretrain_distractors:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
     if args.max_depth is not None:
+        if p["world"].get("depths"):
+            ap.error("--max-depth redraws by depth itself; the preset's world already limits it")
         pretrain, held_out["ood-length"] = depth_limited(world, splits, held_out, p,
                                                          args.max_depth)
     docs = pretrain_documents(world, pretrain, p, args.base)
@@ -281,6 +287,7 @@ def main() -> None:
         tokens = 0
         if step:
             cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
+                              precision=args.precision,
                               seed=args.base, lr_scheduler="constant", warmup_ratio=0.0,
                               save_steps=args.every)
             tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
@@ -292,7 +299,8 @@ def main() -> None:
             point = {name: score(world, scored, tok, ps, args.max_new_tokens)
                      for name, ps in held_out.items()}
             emit(args.out, {**{k: v for k, v in vars(args).items() if k not in ("out", "work")},
-                            "step": at, "annealed_from": annealed_from, "tokens": seen, **point,
+                            "step": at, "annealed_from": annealed_from, "tokens": seen,
+                            "precision": describe_precision(precision=args.precision), **point,
                             "meets_targets": meets_targets(point),
                             "wall_s": round(time.time() - start, 1)})
 
