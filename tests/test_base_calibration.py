@@ -138,7 +138,7 @@ def test_an_anneal_branch_resumes_its_point_and_decays_the_rate_to_zero(calib, t
     train(model, tok, docs, TrainConfig(max_steps=4, batch_size=2, lr_scheduler="constant",
                                         warmup_ratio=0.0, save_steps=4), tmp_path / "train")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0,
+    args = argparse.Namespace(lr=1e-3, batch_size=2, anneal=3, base=0, precision="auto",
                               anneal_seed=0)
     annealed, tokens = calib["anneal_branch"](model, tok, docs, args, tmp_path, 4)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
