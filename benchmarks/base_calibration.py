@@ -50,7 +50,6 @@ import copy
 import random
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from calibration import default_context, emit, unseen
@@ -102,23 +101,6 @@ def redraw_pretraining(world: World, splits: dict[str, list[Problem]],
     return fresh_pretraining(source, world, splits, held_out, p, f"{distractors}")
 
 
-class DepthFiltered:
-    """A world whose draws keep only problems with an allowed depth (the rest of the world is
-    the wrapped one's), so a corpus or probe can be limited to, or set at, a chain length."""
-
-    def __init__(self, world: World, allowed: Callable[[int], bool]):
-        self.world, self.allowed = world, allowed
-
-    def __getattr__(self, name: str):
-        return getattr(self.world, name)
-
-    def generate(self, rng: random.Random, difficulty: int) -> Problem:
-        while True:
-            q = self.world.generate(rng, difficulty)
-            if self.allowed(depth(definitions(q), q.data["question"])):
-                return q
-
-
 def depth_limited(world: World, splits: dict[str, list[Problem]],
                   held_out: dict[str, list[Problem]], p: dict, max_depth: int
                   ) -> tuple[list[Problem], list[Problem]]:
@@ -126,10 +108,10 @@ def depth_limited(world: World, splits: dict[str, list[Problem]],
     deeper (drawn first), neither sharing a problem or an evaluation computation with any split
     or probe."""
     lengths = tuple(d for d in sorted(set(p["pretrain_difficulties"])) if d > max_depth)
-    deeper = DepthFiltered(world, lambda d: d == max_depth + 1)
+    deeper = get_world("chain", **{**p["world"], "depths": max_depth + 1})
     probe = unseen(deeper, splits, SplitSpec(len(held_out["ood-length"]), lengths, "eval"),
                    random.Random("calibration:depth-probe"))
-    shallow = DepthFiltered(world, lambda d: d <= max_depth)
+    shallow = get_world("chain", **{**p["world"], "depths": (1, max_depth)})
     corpus = fresh_pretraining(shallow, world, splits, {**held_out, "deeper": probe}, p,
                                f"depth{max_depth}")
     return corpus, probe
@@ -274,8 +256,6 @@ def main() -> None:
     if args.pretrain_distractors:
         pretrain = redraw_pretraining(world, splits, held_out, p, args.pretrain_distractors)
     if args.max_depth is not None:
-        if p["world"].get("depths"):
-            ap.error("--max-depth redraws by depth itself; the preset's world already limits it")
         pretrain, held_out["ood-length"] = depth_limited(world, splits, held_out, p,
                                                          args.max_depth)
     docs = pretrain_documents(world, pretrain, p, args.base)

@@ -30,6 +30,7 @@ from critiquelab.worlds.chain.model import (
     computation,
     definitions,
     dependency_sorted,
+    depth,
     every_order,
     make_problem,
     needed_order,
@@ -45,6 +46,7 @@ TRACES = ("needed", "every")
 # How a problem states its definitions: shuffled (the default: a solution must find the
 # dependency order) or already in it (a calibration of what finding the order costs).
 ORDERS = ("shuffled", "dependency")
+_DEPTH_TRIES = 1000  # draws before a difficulty is declared out of reach of the depth range
 
 
 @register_world("chain")
@@ -93,8 +95,15 @@ class ChainWorld(World):
         if difficulty not in self.difficulties():
             raise ValueError(f"difficulty {difficulty} is outside {self.config.min_ops}.."
                              f"{self.config.max_ops}")
-        defs, question = generate_defs(self.config, rng, difficulty)
-        rng.shuffle(defs)  # drawn either way, so both orders state the same problems
+        lo, hi = self.config.depths or (1, difficulty)
+        for _ in range(_DEPTH_TRIES):  # redrawn until the question's depth is in lo..hi
+            defs, question = generate_defs(self.config, rng, difficulty)
+            rng.shuffle(defs)  # drawn either way, so both orders state the same problems
+            if lo <= depth({d.var: d for d in defs}, question) <= hi:
+                break
+        else:
+            raise ValueError(f"no problem with {difficulty} operations found within depths "
+                             f"{lo}..{hi} in {_DEPTH_TRIES} draws")
         if self.order == "dependency":
             defs = dependency_sorted(defs)
         return make_problem(self.name, defs, question)

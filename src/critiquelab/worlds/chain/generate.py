@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from string import ascii_lowercase
 
 from critiquelab.worlds.chain.arith import apply
-from critiquelab.worlds.chain.model import COMMUTATIVE, OPS, Def, Operand, depth, rhs_key
+from critiquelab.worlds.chain.model import COMMUTATIVE, OPS, Def, Operand, rhs_key
 
 _TRIES = 50
-_DEPTH_TRIES = 1000  # draws before a difficulty is declared out of reach of the depth range
 _CONSUME_WEIGHTS = {0: 1, 1: 4, 2: 2}  # how many unconsumed results an operation joins
 
 
@@ -206,19 +205,7 @@ def _fallback(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[De
 
 
 def generate_defs(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[Def], str]:
-    """Definitions (in generation order) and the question variable, needing exactly n_ops ops,
-    redrawn until the question's depth is within `cfg.depths`."""
-    for _ in range(_DEPTH_TRIES):
-        defs, question = _draw(cfg, rng, n_ops)
-        if cfg.depths is None or (cfg.depths[0] <= depth({d.var: d for d in defs}, question)
-                                  <= cfg.depths[1]):
-            return defs, question
-    raise ValueError(f"no problem with {n_ops} operations found within depths "
-                     f"{cfg.depths[0]}..{cfg.depths[1]} in {_DEPTH_TRIES} draws")
-
-
-def _draw(cfg: ChainConfig, rng: random.Random, n_ops: int) -> tuple[list[Def], str]:
-    """One draw of definitions needing exactly n_ops operations, any depth."""
+    """Definitions (in generation order) and the question variable, needing exactly n_ops ops."""
     n_distractors = rng.randint(*cfg.distractors)
     for _ in range(_TRIES):
         built = _attempt(cfg, rng, n_ops, n_distractors)
