@@ -23,10 +23,12 @@ the preset's), to test whether a base learns to pick its variable among more of 
 `--anneal K` also scores, from every point, a branch that anneals the rate to 0 over K more
 steps (warmup-stable-decay's decay, resuming the point's optimizer state and data order), as
 the shipped recipe ends; `--work DIR` keeps the checkpoints there, so a killed run resumes and
-a finished one can be extended or annealed by rerunning it. `--base B` trains base B of the
-experiment's independent bases (its own initialisation, corpus draw and data order), so a
-recipe's spread across seeds is measured before it is adopted; `--anneal-seed S` anneals on
-base S's corpus draw and data order instead, the anneal's share of that spread.
+a finished one can be extended or annealed by rerunning it; `--save-every N` (dividing --every)
+checkpoints more often than it scores, so a run longer than a session loses at most N steps.
+`--base B` trains base B of the experiment's independent bases (its own initialisation, corpus
+draw and data order), so a recipe's spread across seeds is measured before it is adopted;
+`--anneal-seed S` anneals on base S's corpus draw and data order instead, the anneal's share of
+that spread.
 `--shift-distractors LO HI` draws the ood-shift probe with that many distractors (the splits
 keep the preset's), to size a shift the base can show transfer on. `--trace every` pretrains on
 solutions that compute every operation of the problem, distractors included (the chain world's
@@ -161,7 +163,8 @@ def meets_targets(point: dict[str, dict]) -> bool:
 
 def points(every: int, steps: int, train_dir: Path) -> list[int]:
     """The evaluation steps still to score: a rerun on the same --work resumes at its newest
-    checkpoint (scoring it again) instead of mislabelling that model as an earlier point."""
+    checkpoint (scoring it again) instead of mislabelling that model as an earlier point; a
+    checkpoint between points (--save-every) resumes training toward the next one."""
     newest = last_checkpoint(train_dir)
     done = int(newest.name.split("-")[-1]) if newest else 0
     return [s for s in range(every, steps + 1, every) if s >= done]
@@ -198,6 +201,8 @@ def main() -> None:
                     help="training precision (auto: bf16 autocast where the CPU has AMX)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--every", type=int, default=500, help="steps between evaluations")
+    ap.add_argument("--save-every", type=int, default=None,
+                    help="steps between checkpoints, dividing --every (default: --every)")
     ap.add_argument("--steps", type=int, default=4000, help="0: score --model as loaded")
     ap.add_argument("--error-rate", type=float, default=0.3, help="wrong solutions in the corpus")
     ap.add_argument("--n-pretrain", type=int, default=20000)
@@ -232,6 +237,9 @@ def main() -> None:
     if args.anneal < 0 or (args.anneal and not args.steps):
         ap.error("--anneal needs a positive count and --steps above 0")
     args.anneal_seed = args.base if args.anneal_seed is None else args.anneal_seed
+    args.save_every = args.save_every or args.every
+    if args.save_every < 1 or args.every % args.save_every:
+        ap.error("--save-every must be a positive divisor of --every")
     if min(args.base, args.anneal_seed) < 0:
         ap.error("--base and --anneal-seed count from 0")
     if args.max_depth is not None and (args.max_depth < 1 or args.pretrain_distractors):
@@ -269,7 +277,7 @@ def main() -> None:
             cfg = TrainConfig(learning_rate=args.lr, max_steps=step, batch_size=args.batch_size,
                               precision=args.precision,
                               seed=args.base, lr_scheduler="constant", warmup_ratio=0.0,
-                              save_steps=args.every)
+                              save_steps=args.save_every)
             tokens = train(model, tok, docs, cfg, work / "train", progress=False).tokens
         branches = [(model, step, tokens, None)]
         if args.anneal:
@@ -278,7 +286,8 @@ def main() -> None:
         for scored, at, seen, annealed_from in branches:
             point = {name: score(world, scored, tok, ps, args.max_new_tokens)
                      for name, ps in held_out.items()}
-            emit(args.out, {**{k: v for k, v in vars(args).items() if k not in ("out", "work")},
+            skip = ("out", "work", "save_every")  # where and how often it saves: not the result
+            emit(args.out, {**{k: v for k, v in vars(args).items() if k not in skip},
                             "step": at, "annealed_from": annealed_from, "tokens": seen,
                             "precision": describe_precision(precision=args.precision), **point,
                             "meets_targets": meets_targets(point),

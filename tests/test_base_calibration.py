@@ -164,6 +164,18 @@ def test_a_rerun_on_the_same_work_dir_resumes_at_its_newest_checkpoint(calib, tm
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (tmp_path / "checkpoint-2000").mkdir()  # a save killed before its state was written
     assert calib["points"](500, 2000, tmp_path) == [1500, 2000]
+    (tmp_path / "checkpoint-1700").mkdir()  # a --save-every checkpoint between two points
+    (tmp_path / "checkpoint-1700" / "trainer_state.json").write_text("{}")
+    assert calib["points"](500, 2000, tmp_path) == [2000]
+
+
+def test_save_every_must_divide_the_evaluation_interval(tmp_path):
+    import subprocess
+
+    script = BENCHMARKS / "base_calibration.py"
+    out = subprocess.run([sys.executable, str(script), "--every", "500", "--save-every", "300",
+                          "--out", str(tmp_path / "rows.jsonl")], capture_output=True, text=True)
+    assert out.returncode == 2 and "--save-every must be a positive divisor" in out.stderr
 
 
 def test_every_trace_keeps_the_splits_and_pretrains_on_every_operation():
