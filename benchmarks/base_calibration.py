@@ -237,7 +237,7 @@ def main() -> None:
     if args.anneal < 0 or (args.anneal and not args.steps):
         ap.error("--anneal needs a positive count and --steps above 0")
     args.anneal_seed = args.base if args.anneal_seed is None else args.anneal_seed
-    args.save_every = args.save_every or args.every
+    args.save_every = args.every if args.save_every is None else args.save_every
     if args.save_every < 1 or args.every % args.save_every:
         ap.error("--save-every must be a positive divisor of --every")
     if min(args.base, args.anneal_seed) < 0:

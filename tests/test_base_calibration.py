@@ -169,11 +169,12 @@ def test_a_rerun_on_the_same_work_dir_resumes_at_its_newest_checkpoint(calib, tm
     assert calib["points"](500, 2000, tmp_path) == [2000]
 
 
-def test_save_every_must_divide_the_evaluation_interval(tmp_path):
+@pytest.mark.parametrize("save_every", ["300", "0"])
+def test_save_every_must_divide_the_evaluation_interval(tmp_path, save_every):
     import subprocess
 
     script = BENCHMARKS / "base_calibration.py"
-    out = subprocess.run([sys.executable, str(script), "--every", "500", "--save-every", "300",
+    out = subprocess.run([sys.executable, str(script), "--every", "500", "--save-every", save_every,
                           "--out", str(tmp_path / "rows.jsonl")], capture_output=True, text=True)
     assert out.returncode == 2 and "--save-every must be a positive divisor" in out.stderr
 
