@@ -8,7 +8,7 @@ from pathlib import Path
 
 from test_cli_fuzz import invoke
 
-from critiquelab.claims.docs import BEGIN, END, NOT_RUN, stale_docs, write_docs
+from critiquelab.claims.docs import BEGIN, EARLIER, END, NOT_RUN, stale_docs, write_docs
 
 REPO = Path(__file__).resolve().parents[1]
 EMPTY = f"{BEGIN}\n{END}\n"
@@ -17,7 +17,7 @@ EMPTY = f"{BEGIN}\n{END}\n"
 def sos_results() -> dict:
     cell = {"mean": 0.25, "ci95": [0.2, 0.3], "n": 40}
     return {"experiment": "sos", "preset": "default", "seeds": [0, 1, 2],
-            "params": {"model": "tiny-s"}, "commit": "abc1234",
+            "params": {"model": "tiny-xs"}, "commit": "abc1234",
             "arms": {"optimal-path": {"solve_accuracy": {"held-out-targets": cell}},
                      "stream-of-search": {"solve_accuracy": {"held-out-targets": {
                          **cell, "mean": 0.5, "ci95": [0.42, 0.58]}}}},
@@ -66,6 +66,19 @@ def test_generated_tables_come_from_the_json_and_drift_is_caught(tmp_path):
     path = root / "docs" / "experiments" / "sos.md"
     path.write_text(sos.replace("50.0 [42.0, 58.0]", "51.0 [42.0, 58.0]"))  # a typed number
     assert stale_docs(root) == [path]
+
+
+def test_a_run_on_an_earlier_testbed_says_so_until_rerun(tmp_path):
+    root = make_root(tmp_path)
+    write_docs(root)
+    sos = root / "docs" / "experiments" / "sos.md"
+    assert EARLIER not in sos.read_text() + (root / "README.md").read_text()
+    earlier = {**sos_results(), "params": {"model": "tiny-s"}}  # the default model is tiny-xs
+    (root / "docs" / "results" / "sos.json").write_text(json.dumps(earlier))
+    assert stale_docs(root) == [root / "README.md", sos]
+    write_docs(root)
+    assert f"stands on {EARLIER}" in sos.read_text()
+    assert f"abc1234 ({EARLIER})" in (root / "README.md").read_text()
 
 
 def test_a_marker_naming_a_results_file_holds_that_file_and_drift_is_caught(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
 from critiquelab.claims.render import effect_text, md_table, number_text
+from critiquelab.experiments import experiment_names, get_experiment
 from critiquelab.io import atomic_write_text
 from critiquelab.reporting.report import fit_table, gate_number, margin_text, metric_tables
 
@@ -29,11 +30,26 @@ BLOCK = re.compile("(" + re.escape(BEGIN.removesuffix(" -->"))
                    + r"(?: ((?:docs|benchmarks)/results/[\w./-]+\.jsonl?))? -->)\n.*?"
                    + re.escape(END), re.DOTALL)
 NOT_RUN = "not yet run at the default preset"
+# What a chain experiment's numbers stand on: its world, splits, stage 0 and model.
+TESTBED_KEYS = ("world", "id_difficulties", "recall_difficulties", "pretrain_difficulties",
+                "ood", "n_validation", "n_recall", "n_eval", "n_train", "n_pretrain",
+                "data_seed", "pretrain", "model")
+EARLIER = "an earlier testbed"
 
 
 def load_results(root: Path, experiment: str) -> dict | None:
     """docs/results/<experiment>.json, or None when it is not committed."""
     return load_named(root, f"docs/results/{experiment}.json")
+
+
+def earlier_testbed(experiment: str, results: dict) -> bool:
+    """Whether a committed default run's world, splits, stage 0 or model (those its `params`
+    record) differ from today's default preset's, so its numbers describe an earlier testbed."""
+    if results.get("preset") != "default" or experiment not in experiment_names():
+        return False
+    now = json.loads(json.dumps(get_experiment(experiment).presets["default"]))
+    then = results.get("params", {})
+    return any(now.get(k) != then[k] for k in TESTBED_KEYS if k in then)
 
 
 def load_named(root: Path, source: str) -> dict | list[dict] | None:
@@ -96,6 +112,11 @@ def experiment_block(experiment: str, results: dict | None, source: str | None =
     if results is None:
         return f"Not yet run at the default preset (`{source}` is not committed)."
     parts = [_provenance(results, source)]
+    if source == f"docs/results/{experiment}.json" and earlier_testbed(experiment, results):
+        parts.append(f"**This run stands on {EARLIER}**: its world, splits, stage 0 or model "
+                     "differ from today's default preset's (`params` in its JSON), so its "
+                     "numbers are not yet those of the current default; rerunning it "
+                     "updates them.")
     if results.get("conclusions"):
         parts.append("**What the numbers say**\n\n" + "\n".join(
             f"- {line}" for line in results["conclusions"]))
@@ -153,10 +174,11 @@ def claims_block(root: Path) -> str:
         if m["reason"] == NOT_RUN:
             rows.append([c["id"], c["title"], c["experiment"], NOT_RUN, "–", "–"])
             continue
+        earlier = earlier_testbed(c["experiment"], runs[c["experiment"]][0].results)
         rows.append([c["id"], c["title"], c["experiment"],
                      f"{effect_text(c['measured']['mean'], c['measured']['ci95'])} "
                      f"({c['measured']['check']}, {m['size']})", c["verdict"],
-                     m["commit"] or "not recorded"])
+                     (m["commit"] or "not recorded") + (f" ({EARLIER})" if earlier else "")])
     return md_table(["claim", "", "experiment", "measured (points, 95% CI)", "verdict",
                      "commit"], rows)
 
