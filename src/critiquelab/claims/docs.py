@@ -20,6 +20,7 @@ from critiquelab.claims.assess import Run, assess
 from critiquelab.claims.catalog import claim_experiments
 from critiquelab.claims.render import effect_text, md_table, number_text
 from critiquelab.experiments import experiment_names, get_experiment
+from critiquelab.experiments.chain_common import SPLIT_KEYS
 from critiquelab.io import atomic_write_text
 from critiquelab.reporting.report import fit_table, gate_number, margin_text, metric_tables
 
@@ -30,10 +31,7 @@ BLOCK = re.compile("(" + re.escape(BEGIN.removesuffix(" -->"))
                    + r"(?: ((?:docs|benchmarks)/results/[\w./-]+\.jsonl?))? -->)\n.*?"
                    + re.escape(END), re.DOTALL)
 NOT_RUN = "not yet run at the default preset"
-# What a chain experiment's numbers stand on: its world, splits, stage 0 and model.
-TESTBED_KEYS = ("world", "id_difficulties", "recall_difficulties", "pretrain_difficulties",
-                "ood", "n_validation", "n_recall", "n_eval", "n_train", "n_pretrain",
-                "data_seed", "pretrain", "model")
+TESTBED_KEYS = (*SPLIT_KEYS, "pretrain", "model")  # what a chain run's numbers stand on
 EARLIER = "an earlier testbed"
 
 
