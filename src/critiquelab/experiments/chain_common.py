@@ -59,8 +59,15 @@ SMOKE = {
 }
 DEFAULT = {
     **SMOKE,
-    "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 6},
-    "id_difficulties": (1, 2, 3), "pretrain_difficulties": (1, 2, 3),
+    # Chains at most three deep everywhere but `ood-length`, which is exactly one deeper: a
+    # tiny model trained on three-operation problems solves barely any four-operation ones
+    # (docs/experiments/cft-vs-sft.md#calibrating-the-default-base), but pretrained on up to four
+    # operations at most three deep it carries one step further. A depth is the longest chain of
+    # operations that must run one after another.
+    "world": {"max_value": 9, "max_literal": 9, "distractors": (0, 1), "min_ops": 1, "max_ops": 6,
+              "depths": (1, 3)},
+    "id_difficulties": (1, 2, 3), "pretrain_difficulties": (1, 2, 3, 4),
+    "ood": {"ood-length": {"steps": 1, "depths": (4, 4)}, "ood-shift": {"distractors": (3, 4)}},
     "n_validation": 100, "n_recall": 50, "n_eval": 150, "n_train": 6000, "n_pretrain": 20000,
     "model": "tiny-s",
     # Calibrated (docs/experiments/cft-vs-sft.md#calibrating-the-default-base): at lr 3e-3
