@@ -178,7 +178,8 @@ def test_imitation_style_smoke(tmp_path, cache):
     assert res["budget"]["imitation"]["examples"] == res["budget"]["sft-gold"]["examples"]
     assert res["budget"]["imitation"]["problems"] == res["budget"]["sft-gold"]["problems"]
     assert res["validity"]["imitation"]["metric"] == "style_score"
-    assert res["validity"]["sft-gold"]["metric"] == "solve_accuracy"
+    assert res["validity"]["sft-gold"]["metric"] == "objective_logprob"
+    assert res["validity"]["sft-gold"]["against"] == "entry"
     assert all("difference" in v for v in res["validity"].values())
     pairs = {(c["arm"], c["baseline"]) for c in res["comparisons"]}
     assert {("imitation", "sft-gold"), ("sft-gold", "base"), ("imitation", "base")} <= pairs

@@ -25,19 +25,29 @@ from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.evaluation.style import approves, style_components, style_score
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.chain_common import EVAL, PRESETS, ChainState, chain_setup
+from critiquelab.experiments.cft_vs_sft import fit_resolved
+from critiquelab.experiments.chain_common import (
+    EVAL,
+    FIT_GATE,
+    PRESETS,
+    ChainState,
+    chain_setup,
+)
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
 from critiquelab.experiments.spec import (
+    OBJECTIVE_FIT,
     Arm,
     CellResult,
     Comparison,
     Experiment,
     Gate,
     RunContext,
+    entry_key,
 )
 from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
+from critiquelab.training import record_logprobs
 from critiquelab.worlds import Problem, World
 
 SPLITS = ("narrow", "broad")
@@ -111,13 +121,14 @@ class ImitationStyle(Experiment):
                 "on that slice and on broad held-out problems, beyond what plain fine-tuning on "
                 "the same problems does; and does a rater that judges by style agree with the "
                 "verifier?")
-    # Each trained arm is gated on, and picks its checkpoint by, its own objective on
-    # validation: the teacher's style for imitation, solving for the control.
+    # Each trained arm is gated on its own objective on validation: the teacher's style for
+    # imitation; for the control, as for every chain SFT arm, the fit to held-out gold
+    # solutions of the slice it trained on (chain_common.FIT_GATE), its checkpoint then picked
+    # by solving among those that fit.
     arm_table = (Arm("base"),
                  Arm("imitation", "teacher-demonstrations", "style", "sft",
                      Gate("style_score", "arm:base")),
-                 Arm("sft-gold", "gold-demonstrations", "solve", "sft",
-                     Gate("solve_accuracy", "arm:base")),
+                 Arm("sft-gold", "gold-demonstrations", "solve", "sft", FIT_GATE),
                  Arm("teacher"))
     presets = {"smoke": SMOKE, "default": DEFAULT}
     metrics = ("solve_accuracy", "style_score", "rater_approval", "rater_disagreement")
@@ -173,20 +184,30 @@ class ImitationStyle(Experiment):
             if self.arm(arm).trained:
                 spec = FinetuneSpec.of(ctx.params["finetune"])
                 records = take_examples(self.records(state, arm, seed), spec.examples, arm)
+                heldout = self.heldout(ctx, state, arm)
+                entry_fit = record_logprobs(model, tok, heldout)
 
                 def probe(m, t) -> dict:
                     got = self.validation(ctx, state, m, t)
+                    if heldout:
+                        got[OBJECTIVE_FIT] = record_logprobs(m, t, heldout)
                     return {"validation": {k: sum(v) / len(v) for k, v in got.items()},
                             "validation_items": got, "scores": {"solve_accuracy": {sp: self.solved(
                                 state, sp, self.outputs(ctx, m, t, state.tests[sp]))
                                 for sp in SPLITS}}}
 
+                fit = (lambda c: fit_resolved(c, entry_fit)) if heldout else None
+                select = "style_score" if self.arm(arm).objective == "style" else "solve_accuracy"
                 done = finetune(ctx, self.name, arm, seed, model, tok, records, spec, probe,
-                                self.arm(arm).gate.metric)
+                                select, learned=fit,
+                                expects=(OBJECTIVE_FIT,) if heldout else ())
                 model, tok = done.model, done.tokenizer
                 budget = {**done.budget, "problems": len({r["problem_id"] for r in records})}
                 curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
                 items = done.validation_items
+                if heldout:
+                    items[entry_key(OBJECTIVE_FIT)] = entry_fit
+                    validation[entry_key(OBJECTIVE_FIT)] = sum(entry_fit) / len(entry_fit)
             else:
                 items = self.validation(ctx, state, model, tok)
                 validation = {k: sum(v) / len(v) for k, v in items.items()}
@@ -221,6 +242,15 @@ class ImitationStyle(Experiment):
     def solved(self, state: StyleState, split: str, outputs: list[str]) -> list[float]:
         return [float(state.chain.world.verify(q, o).answer_correct)
                 for q, o in zip(state.tests[split], outputs, strict=True)]
+
+    def heldout(self, ctx: RunContext, state: StyleState, arm: str) -> list[dict]:
+        """For a fit-gated arm, gold records of the validation problems of its slice (the same
+        for every seed), on which its fit is measured; none for the other arms."""
+        if self.arm(arm).gate != FIT_GATE:
+            return []
+        narrow = narrow_difficulty(ctx.params)
+        problems = [q for q in state.validation if q.difficulty == narrow]
+        return narrow_records(state.chain, problems, styled=False, seed=0)
 
     def records(self, state: StyleState, arm: str, seed: int):
         """The arm's narrow demonstrations (the teacher's or gold), cycled."""
