@@ -12,7 +12,6 @@ import pytest
 from test_cli_fuzz import invoke
 from test_tracking import loss_series
 
-from critiquelab.experiments.cft_vs_sft import fit_resolved
 from critiquelab.experiments.chain_common import (
     EVAL,
     PRESETS,
@@ -21,6 +20,7 @@ from critiquelab.experiments.chain_common import (
     candidate_writer,
     chain_splits,
 )
+from critiquelab.experiments.finetune import fit_resolved
 from critiquelab.experiments.spec import OBJECTIVE_FIT
 from critiquelab.formats import COMPACT
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from itertools import islice
 
-from critiquelab.evaluation.stats import paired_difference
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.aggregate import GATE_TOLERANCE, gate_text, gate_value
+from critiquelab.experiments.aggregate import gate_text, gate_value
 from critiquelab.experiments.chain_common import (
     ARM_SOURCES,
     BASE,
@@ -40,11 +39,9 @@ from critiquelab.experiments.spec import (
     Comparison,
     Experiment,
     RunContext,
-    entry_key,
 )
 from critiquelab.models import load_model
 from critiquelab.reporting.report import fit_direction
-from critiquelab.training import record_logprobs
 
 
 class ChainFinetune(Experiment):
@@ -95,18 +92,12 @@ class ChainFinetune(Experiment):
                               validation_items=ev.validation_items)
         spec = FinetuneSpec.of(ctx.params["finetune"])
         records = take_examples(self.records(ctx, state, arm, seed), spec.examples, arm)
-        heldout = self.heldout(ctx, state, arm)
-        entry_fit = record_logprobs(model, tok, heldout)
-        fit_gated = bool(heldout) and gate is not None and gate.metric == OBJECTIVE_FIT
         done = finetune(ctx, self.name, arm, seed, model, tok, records, spec,
-                        probe(state, ctx.params, critique_gate, heldout), "solve_accuracy",
-                        learned=(lambda c: fit_resolved(c, entry_fit)) if fit_gated else None,
-                        expects=(OBJECTIVE_FIT,) if heldout else ())
+                        probe(state, ctx.params, critique_gate), "solve_accuracy",
+                        heldout=self.heldout(ctx, state, arm),
+                        fit_gate=gate is not None and gate.metric == OBJECTIVE_FIT)
         ev = evaluate(state, done.model, done.tokenizer, ctx.params, critique, done.validation,
                       critique_gate, sound, done.outputs, done.validation_items)
-        if heldout:
-            ev.validation_items[entry_key(OBJECTIVE_FIT)] = entry_fit
-            ev.validation[entry_key(OBJECTIVE_FIT)] = sum(entry_fit) / len(entry_fit)
         return CellResult(ev.scores, done.budget, ev.groups, done.curves,
                           self.extra(ctx, state, arm, seed, records, ev.scores),
                           validation=ev.validation, checkpoints=done.checkpoints,
@@ -175,13 +166,6 @@ class CftVsSft(ChainFinetune):
         out.append(f"Lowest format_rate on id: {worst} at {_pct(fr[worst])} "
                    "(a drop against the base means fine-tuning overwrote the solution format).")
         return out
-
-
-def fit_resolved(checkpoint: dict, entry: list[float]) -> bool:
-    """Whether a checkpoint fits the held-out records better than the model it started from,
-    by a 95% CI of the paired margin above 0 (the gate's test, on one cell)."""
-    diff = paired_difference([checkpoint["validation_items"][OBJECTIVE_FIT]], [entry])
-    return diff["ci95"][0] > GATE_TOLERANCE
 
 
 def gate_curve(results: dict, arm: str) -> list[str]:

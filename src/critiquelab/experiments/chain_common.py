@@ -28,7 +28,7 @@ from critiquelab.formats import COMPACT, PromptFormat
 from critiquelab.io import atomic_write_json, stable_hash
 from critiquelab.models import load_model, save_model
 from critiquelab.reporting import console
-from critiquelab.training import TrainConfig, record_logprobs, train
+from critiquelab.training import TrainConfig, train
 from critiquelab.worlds import Problem, World, get_world
 
 # recall: one-operation facts, which cannot be kept out of training; id: compositions of the
@@ -317,12 +317,11 @@ class Evaluation:
     validation_items: dict[str, list[float]]
 
 
-def probe(state: ChainState, params: dict, critique_gate: bool = False,
-          heldout: list[dict] | None = None) -> callable:
+def probe(state: ChainState, params: dict, critique_gate: bool = False) -> callable:
     """The checkpoint probe of a fine-tune: solving on validation (selection) and on every test
     split (budget curves), keeping the test outputs so the picked checkpoint is not re-solved;
-    with `critique_gate`, judging the validation candidates too, and with `heldout` records,
-    the fit to them, so a gate metric has a curve over the budget."""
+    with `critique_gate`, judging the validation candidates too, so a gate metric has a curve
+    over the budget (the held-out fit is finetune()'s)."""
     def run(model, tokenizer) -> dict:
         scores: dict[str, dict[str, list[float]]] = {}
         items, outputs = {}, {}
@@ -339,8 +338,6 @@ def probe(state: ChainState, params: dict, critique_gate: bool = False,
             got = critique_scores(model, tokenizer, state.fmt, state.candidates["validation"],
                                   params["max_new_tokens"])
             items.update(got.scores)
-        if heldout:
-            items[OBJECTIVE_FIT] = record_logprobs(model, tokenizer, heldout)
         return {"validation": {m: _mean(v) for m, v in items.items()}, "validation_items": items,
                 "scores": scores, "outputs": outputs}
     return run

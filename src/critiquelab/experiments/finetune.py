@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from critiquelab.errors import UsageError
-from critiquelab.experiments.spec import RunContext
+from critiquelab.evaluation.stats import paired_difference
+from critiquelab.experiments.aggregate import GATE_TOLERANCE
+from critiquelab.experiments.spec import OBJECTIVE_FIT, RunContext, entry_key
 from critiquelab.io import atomic_write_json
 from critiquelab.models import load_model, save_model
-from critiquelab.training import TrainConfig, train
+from critiquelab.training import TrainConfig, record_logprobs, train
 
 SCHEDULES = ("constant", "linear", "cosine")
 
@@ -79,10 +82,33 @@ class Finetuned:
     picked_steps: int = 0
     outputs: dict[str, list[str]] = field(default_factory=dict)  # the picked probe's, by split
     validation_items: dict[str, list[float]] = field(default_factory=dict)  # the picked probe's
+    entry_fit: list[float] = field(default_factory=list)  # the starting model's held-out fit
 
     @property
     def validation(self) -> dict[str, float]:
-        return next(c["validation"] for c in self.checkpoints if c["steps"] == self.picked_steps)
+        """The picked probe's validation means, with the starting model's held-out fit."""
+        picked = next(c["validation"] for c in self.checkpoints if c["steps"] == self.picked_steps)
+        if not self.entry_fit:
+            return picked
+        return {**picked, entry_key(OBJECTIVE_FIT): sum(self.entry_fit) / len(self.entry_fit)}
+
+
+def fit_resolved(checkpoint: dict, entry: list[float]) -> bool:
+    """Whether a checkpoint fits the held-out records better than the model it started from,
+    by a 95% CI of the paired margin above 0 (the gate's test, on one cell)."""
+    diff = paired_difference([checkpoint["validation_items"][OBJECTIVE_FIT]], [entry])
+    return diff["ci95"][0] > GATE_TOLERANCE
+
+
+def with_fit(probe: Probe, heldout: list[dict]) -> Probe:
+    """`probe` that also measures the fit to the held-out records (OBJECTIVE_FIT, per record)."""
+    def run(model, tokenizer) -> dict:
+        got = probe(model, tokenizer)
+        fit = record_logprobs(model, tokenizer, heldout)
+        got["validation_items"] = {**got.get("validation_items", {}), OBJECTIVE_FIT: fit}
+        got["validation"] = {**got["validation"], OBJECTIVE_FIT: sum(fit) / len(fit)}
+        return got
+    return run
 
 
 def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
@@ -97,13 +123,21 @@ def take_examples(records: Iterable[dict], n: int, arm: str) -> list[dict]:
 def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, tokenizer,
              records: list[dict], spec: FinetuneSpec, probe: Probe, select: str,
              work: Path | None = None, learned: Callable[[dict], bool] | None = None,
-             expects: tuple[str, ...] = ()) -> Finetuned:
+             expects: tuple[str, ...] = (), heldout: list[dict] | None = None,
+             fit_gate: bool = False) -> Finetuned:
     """Train `model` on `records` along one spec.steps schedule, stopping at each checkpoint to
     probe validation and test (the next chunk resumes the same schedule); every chunk is
     stored, so a killed cell resumes, and a stored probe lacking a validation item in
     `expects` is redone. `model` ends holding the checkpoint best on `select` (earliest on
-    ties) among those that `learned` their own objective (all of them when none did)."""
+    ties) among those that `learned` their own objective (all of them when none did).
+    With `heldout` records every probe measures the fit to them, beside the starting model's
+    (`entry_fit`); `fit_gate` makes "learned" mean fitting them better than it."""
     work = work or ctx.work_dir(f"{arm}__seed{seed}")
+    entry_fit = record_logprobs(model, tokenizer, heldout) if heldout else []
+    if heldout:
+        probe, expects = with_fit(probe, heldout), (*expects, OBJECTIVE_FIT)
+    if fit_gate and entry_fit:
+        learned = partial(fit_resolved, entry=entry_fit)
     steps = spec.checkpoint_steps()
     gaps = [b - a for a, b in zip([0, *steps], steps, strict=False)]
     checkpoints, wall, result = [], 0.0, None
@@ -143,5 +177,7 @@ def finetune(ctx: RunContext, experiment: str, arm: str, seed: int, model, token
               **{f"validation_{m}": [[c["steps"], c["validation"][m]] for c in checkpoints]
                  for m in last["validation"]}}
     kept = [{k: c[k] for k in ("steps", "validation", "scores")} for c in checkpoints]
+    items = {**best.get("validation_items", {}),
+             **({entry_key(OBJECTIVE_FIT): entry_fit} if entry_fit else {})}
     return Finetuned(model, tokenizer, budget, curves, kept, best["steps"],
-                     best.get("outputs", {}), best.get("validation_items", {}))
+                     best.get("outputs", {}), items, entry_fit)

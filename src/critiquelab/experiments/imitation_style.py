@@ -25,7 +25,6 @@ from critiquelab.errors import UsageError
 from critiquelab.evaluation.stats import bootstrap_ci
 from critiquelab.evaluation.style import approves, style_components, style_score
 from critiquelab.experiments import register_experiment
-from critiquelab.experiments.cft_vs_sft import fit_resolved
 from critiquelab.experiments.chain_common import (
     EVAL,
     FIT_GATE,
@@ -35,19 +34,16 @@ from critiquelab.experiments.chain_common import (
 )
 from critiquelab.experiments.finetune import FinetuneSpec, finetune, take_examples
 from critiquelab.experiments.spec import (
-    OBJECTIVE_FIT,
     Arm,
     CellResult,
     Comparison,
     Experiment,
     Gate,
     RunContext,
-    entry_key,
 )
 from critiquelab.formats import COMPACT, solve_record
 from critiquelab.models import load_model
 from critiquelab.models.generate import generate
-from critiquelab.training import record_logprobs
 from critiquelab.worlds import Problem, World
 
 SPLITS = ("narrow", "broad")
@@ -184,30 +180,22 @@ class ImitationStyle(Experiment):
             if self.arm(arm).trained:
                 spec = FinetuneSpec.of(ctx.params["finetune"])
                 records = take_examples(self.records(state, arm, seed), spec.examples, arm)
-                heldout = self.heldout(ctx, state, arm)
-                entry_fit = record_logprobs(model, tok, heldout)
 
                 def probe(m, t) -> dict:
                     got = self.validation(ctx, state, m, t)
-                    if heldout:
-                        got[OBJECTIVE_FIT] = record_logprobs(m, t, heldout)
                     return {"validation": {k: sum(v) / len(v) for k, v in got.items()},
                             "validation_items": got, "scores": {"solve_accuracy": {sp: self.solved(
                                 state, sp, self.outputs(ctx, m, t, state.tests[sp]))
                                 for sp in SPLITS}}}
 
-                fit = (lambda c: fit_resolved(c, entry_fit)) if heldout else None
                 select = "style_score" if self.arm(arm).objective == "style" else "solve_accuracy"
                 done = finetune(ctx, self.name, arm, seed, model, tok, records, spec, probe,
-                                select, learned=fit,
-                                expects=(OBJECTIVE_FIT,) if heldout else ())
+                                select, heldout=self.heldout(ctx, state, arm),
+                                fit_gate=self.arm(arm).gate == FIT_GATE)
                 model, tok = done.model, done.tokenizer
                 budget = {**done.budget, "problems": len({r["problem_id"] for r in records})}
                 curves, checkpoints, validation = done.curves, done.checkpoints, done.validation
                 items = done.validation_items
-                if heldout:
-                    items[entry_key(OBJECTIVE_FIT)] = entry_fit
-                    validation[entry_key(OBJECTIVE_FIT)] = sum(entry_fit) / len(entry_fit)
             else:
                 items = self.validation(ctx, state, model, tok)
                 validation = {k: sum(v) / len(v) for k, v in items.items()}
